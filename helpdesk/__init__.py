@@ -1,0 +1,168 @@
+"""The helpdesk application factory."""
+import os
+
+from flask import Flask, g, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import DEFAULT_SECRET, BASE_DIR
+
+from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+# Routes that skip session CSRF, each with its reason. tests/test_routes_matrix.py checks this
+# list against app.url_map, so an exemption cannot appear or vanish unnoticed.
+CSRF_EXEMPT = {
+    "api.": "JSON API v1: token auth in the Authorization header, no cookies, so no CSRF risk.",
+}
+
+
+def create_app(config=None):
+    """Build the app from a config object (config.Config instance); None reads the environment."""
+    if config is None:
+        from config import config_from_env
+
+        config = config_from_env()
+    app = Flask(
+        __name__,
+        instance_path=config.INSTANCE_PATH,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder="static",
+    )
+    app.config.from_object(config)
+    _check_secret(app)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if app.config.get("TRUSTED_PROXIES"):
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    register_security_headers(app)
+    return app
+
+
+def _check_secret(app):
+    if app.config["SECRET_KEY"] == DEFAULT_SECRET and not (app.debug or app.testing):
+        raise RuntimeError(
+            "SECRET_KEY is the insecure default. Set SECRET_KEY in the environment "
+            "(for example: export SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))'))."
+        )
+
+
+def register_extensions(app):
+    """Bind every extension to the app."""
+    from . import models  # noqa: F401  (register every model with the metadata)
+    from .jobs import install_session_hooks
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+            "connect_args": {"timeout": 30},
+        }
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            from .dbutil import install_sqlite_pragmas
+
+            install_sqlite_pragmas(db.engine)
+    from .tickets import counts
+
+    install_session_hooks(db.session.session_factory.class_)
+    counts.install(db.session.session_factory.class_)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True,
+                    include_object=include_object)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    mail.init_app(app)
+    csrf.init_app(app)
+    from .i18n import select_locale, select_timezone
+
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
+                   default_translation_directories=str(BASE_DIR / "translations"))
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        from .jobs import redis_url
+
+        url = redis_url(app)
+        app.config["RATELIMIT_STORAGE_URI"] = (
+            "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
+        )
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    limiter.init_app(app)
+
+
+# Objects that migrations create by hand, per dialect, and the models do not describe.
+UNMODELLED = {"ticket_fts", "ix_tickets_search_vector"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Alembic filter: leave out the FTS5 table (SQLite) and the GIN index (PostgreSQL)."""
+    if name in UNMODELLED or (name or "").startswith("ticket_fts_"):
+        return False
+    return True
+
+
+def register_blueprints(app):
+    """Every feature's blueprint."""
+    from .admin.views import bp as admin_bp
+    from .api.views import bp as api_bp
+    from .auth.views import bp as auth_bp
+    from .customers.views import bp as customers_bp
+    from .tickets.views import bp as tickets_bp
+
+    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp):
+        app.register_blueprint(bp)
+    for prefix in CSRF_EXEMPT:
+        bp = app.blueprints.get(prefix.rstrip("."))
+        if bp is not None:
+            csrf.exempt(bp)
+
+
+def register_errorhandlers(app):
+    """Domain errors become pages (or JSON under /api)."""
+    from .errors import DomainError
+    from .web import render_error
+
+    app.register_error_handler(DomainError, lambda e: render_error(e.status_code, e.message))
+    for code in (400, 403, 404, 405, 409, 413, 429, 500):
+        app.register_error_handler(code, lambda e, code=code: render_error(code, getattr(e, "description", None)))
+
+
+def register_commands(app):
+    """flask CLI commands."""
+    from .cli import register
+
+    register(app)
+
+
+def register_template_helpers(app):
+    """Jinja filters: local time, labels."""
+    from .web import install_template_helpers
+
+    install_template_helpers(app)
+
+
+def register_security_headers(app):
+    """CSP, nosniff, frame-ancestors and friends on every response."""
+
+    @app.after_request
+    def _headers(resp):
+        csp = getattr(g, "csp", None) or (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        )
+        resp.headers.setdefault("Content-Security-Policy", csp)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure:
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return resp
+
+    @app.before_request
+    def _lang_param():
+        lang = request.args.get("lang")
+        if lang in app.config["LANGUAGES"]:
+            session["lang"] = lang

@@ -1,0 +1,224 @@
+"""flask CLI commands: seed-demo, users, jobs status, search reindex."""
+import json
+import random
+from datetime import timedelta
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .extensions import db
+
+users_cli = AppGroup("users", help="Agent accounts and API tokens.")
+jobs_cli = AppGroup("jobs", help="Background jobs.")
+search_cli = AppGroup("search", help="Search index.")
+
+DEMO_PASSWORD = "demo-password-123"
+DEMO_AGENTS = [
+    ("admin@example.com", "Admin Helpdesk", ["admin"], None),
+    ("cs@example.com", "Sari Wulandari", ["customer_support"], "customer-support"),
+    ("tech@example.com", "Bayu Pratama", ["technical_support"], "technical-support"),
+    ("billing@example.com", "Dewi Lestari", ["billing"], "billing"),
+    ("marketing@example.com", "Rizky Hidayat", ["marketing"], "marketing"),
+]
+QUEUES = [
+    ("customer-support", "Customer Support"),
+    ("technical-support", "Technical Support"),
+    ("billing", "Billing"),
+    ("marketing", "Marketing"),
+]
+FIRST = ["Budi", "Siti", "Agus", "Dwi", "Eko", "Fitri", "Hendra", "Indah", "Joko", "Kartika", "Lestari", "Made",
+         "Nur", "Putri", "Rina", "Slamet", "Tri", "Wahyu", "Yanti", "Yusuf", "Ayu", "Bambang"]
+LAST = ["Santoso", "Wijaya", "Saputra", "Rahayu", "Nugroho", "Kurniawan", "Setiawan", "Hartono", "Susanti",
+        "Purnomo", "Handayani", "Gunawan"]
+COMPANIES = ["CV Batik Sekar Jagad", "PT Gudeg Yu Djum Digital", "PT Mataram Web Solusi", "CV Kopi Merapi",
+             "PT Malioboro Travel"]
+SUBJECTS = [
+    ("technical-support", "Website tidak bisa dibuka sejak pagi", "Website kami down, muncul error 500. Mohon segera dibantu."),
+    ("technical-support", "Email hosting tidak bisa kirim", "Saya tidak bisa mengirim email dari Outlook, muncul error SMTP."),
+    ("technical-support", "SSL certificate expired", "Browser shows our certificate expired yesterday. Please renew."),
+    ("customer-support", "Perpanjangan domain", "Domain saya akan habis bulan depan, bagaimana cara memperpanjang?"),
+    ("customer-support", "Ganti password cPanel", "Saya lupa password cPanel, mohon dibantu reset."),
+    ("customer-support", "Question about reseller programme", "How do I become a hosting reseller?"),
+    ("billing", "Konfirmasi pembayaran invoice", "Sudah transfer via BCA untuk invoice bulan ini, mohon dicek."),
+    ("billing", "Refund cashback website", "Website rusak dalam 2 minggu pertama, saya minta cashback sesuai garansi."),
+    ("billing", "Invoice double charged", "I was charged twice for hosting renewal."),
+    ("marketing", "Minta penawaran paket SEO", "Kami ingin penawaran jasa SEO dan iklan web untuk toko online."),
+    ("marketing", "Daily deal untuk restoran", "Apakah bisa pasang promo daily deal untuk restoran kami?"),
+    ("marketing", "Franchise programme info", "Please send details about your franchise programme."),
+]
+STATUS_MIX = ["new"] * 12 + ["open"] * 14 + ["pending_customer"] * 8 + ["pending_billing"] * 4 + ["resolved"] * 7 + \
+    ["closed"] * 5
+CANNED = [
+    (None, "Salam pembuka", "Halo {customer_name},\n\nTerima kasih telah menghubungi kami terkait tiket #{ticket_number}.\n\nSalam,\n{agent_name}"),
+    ("technical-support", "Sedang dicek tim teknis", "Halo {customer_name}, tim teknis kami sedang memeriksa masalah ini. Kami kabari secepatnya.\n\n{agent_name}"),
+    ("billing", "Pembayaran diterima", "Halo {customer_name}, pembayaran Anda untuk tiket #{ticket_number} sudah kami terima. Terima kasih!\n\n{agent_name}"),
+]
+
+
+def seed_demo(seed=7):
+    """Create demo agents, queues, customers and tickets unless they exist. Returns a summary."""
+    from .auth.models import User
+    from .auth.services import create_user
+    from .customers.services import create_customer, create_organisation
+    from .tickets import services as ts
+    from .tickets.models import CannedResponse, Queue, QueueMember, Ticket
+    from .timeutil import utcnow
+
+    created = {"users": 0, "queues": 0, "customers": 0, "tickets": 0}
+    queues = {}
+    for slug, name in QUEUES:
+        q = db.session.execute(select(Queue).where(Queue.slug == slug)).scalar_one_or_none()
+        if q is None:
+            q = Queue(slug=slug, name=name)
+            db.session.add(q)
+            db.session.flush()
+            created["queues"] += 1
+        queues[slug] = q
+    users = {}
+    for email, name, roles, qslug in DEMO_AGENTS:
+        u = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        if u is None:
+            u = create_user(email=email, name=name, roles=roles, password=DEMO_PASSWORD, skip_2fa=True)
+            created["users"] += 1
+            if qslug:
+                db.session.add(QueueMember(queue_id=queues[qslug].id, user_id=u.id))
+                if queues[qslug].lead_id is None:
+                    queues[qslug].lead_id = u.id
+        users[email] = u
+    db.session.flush()
+    if db.session.execute(select(Ticket.id).limit(1)).first() is not None:
+        db.session.commit()
+        return created
+    for qslug, title, body in CANNED:
+        db.session.add(CannedResponse(queue_id=queues[qslug].id if qslug else None, title=title, body=body))
+    rnd = random.Random(seed)
+    orgs = [create_organisation(name=c, npwp=f"01.234.567.{i}-541.000", contacts_see_all_tickets=(i % 2 == 0))
+            for i, c in enumerate(COMPANIES)]
+    customers = []
+    for i in range(20):
+        first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
+        b2b = i % 4 == 0
+        org = orgs[(i // 4) % len(orgs)] if b2b else None
+        domain = (org.name.split()[-1].lower() + ".co.id") if org else rnd.choice(["gmail.com", "yahoo.co.id", "outlook.com"])
+        c = create_customer(name=f"{first} {last}", emails=[f"{first}.{last}{i}@{domain}".lower()],
+                            phone=f"08{rnd.randint(11, 59)}{rnd.randint(1000000, 9999999)}",
+                            kind="b2b" if b2b else "b2c", language=rnd.choice(["id", "id", "en", None]),
+                            npwp=org.npwp if org else None, organisation_id=org.id if org else None)
+        customers.append(c)
+    created["customers"] = len(customers)
+    agent_by_queue = {qslug: users[email] for email, _n, _r, qslug in DEMO_AGENTS if qslug}
+    admin = users["admin@example.com"]
+    now = utcnow()
+    channels = ["email", "email", "web", "web", "phone", "walk_in", "chat", "social"]
+    for i in range(50):
+        qslug, subject, body = SUBJECTS[i % len(SUBJECTS)]
+        cust = customers[(i * 3) % len(customers)]
+        when = now - timedelta(hours=rnd.randint(1, 24 * 20), minutes=rnd.randint(0, 59))
+        t = ts.create_ticket(customer_id=cust.id, subject=subject, body_text=body, channel=rnd.choice(channels),
+                             queue_id=queues[qslug].id, priority=rnd.choice(["low", "normal", "normal", "high", "urgent"]),
+                             tags=rnd.sample(["domain", "hosting", "website", "seo", "invoice", "vip"], k=rnd.randint(0, 2)),
+                             now=when)
+        status = STATUS_MIX[i % len(STATUS_MIX)]
+        agent = agent_by_queue[qslug]
+        if status != "new":
+            ts.assign(t.id, admin.id, agent.id, now=when + timedelta(minutes=5))
+            ts.add_agent_message(t.id, agent.id, body_text=f"Halo {cust.name}, terima kasih. Kami sedang memeriksa.",
+                                 now=when + timedelta(minutes=30))
+            if status in ("pending_customer", "pending_billing", "resolved", "closed"):
+                if status == "pending_billing":
+                    ts.change_status(t.id, agent.id, "pending_billing", now=when + timedelta(hours=1))
+                elif status == "pending_customer":
+                    ts.change_status(t.id, agent.id, "pending_customer", now=when + timedelta(hours=1))
+                else:
+                    ts.change_status(t.id, agent.id, "resolved", now=when + timedelta(hours=2))
+                    if status == "closed":
+                        ts.change_status(t.id, agent.id, "closed", now=when + timedelta(days=1))
+        created["tickets"] += 1
+    db.session.commit()
+    return created
+
+
+def register(app):
+    """Attach the commands to the app's CLI."""
+
+    @app.cli.command("seed-demo")
+    def seed_demo_cmd():
+        """Demo agents, queues, customers and tickets (idempotent)."""
+        summary = seed_demo()
+        click.echo(f"Demo data: {json.dumps(summary)}")
+        click.echo("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+        for email, name, roles, _q in DEMO_AGENTS:
+            click.echo(f"  {email:24} {name:20} {', '.join(roles)}")
+        click.echo("Two-factor login is NOT enforced for these demo accounts (it is for real admin and "
+                   "billing accounts).")
+
+    @users_cli.command("create")
+    @click.argument("email")
+    @click.option("--name", default=None)
+    @click.option("--role", "roles", multiple=True, help="admin, customer_support, technical_support, billing, marketing")
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def create_user_cmd(email, name, roles, password):
+        """Create an agent with a password."""
+        from .auth.services import create_user
+
+        user = create_user(email=email, name=name or email, roles=roles, password=password)
+        db.session.commit()
+        click.echo(f"created user {user.id} {user.email}")
+
+    @users_cli.command("create-token")
+    @click.argument("email")
+    @click.option("--name", default="cli")
+    def create_token_cmd(email, name):
+        """Print a new API token for the agent (stored hashed; shown once)."""
+        from .auth.services import create_api_token, find_user
+
+        user = find_user(email)
+        if user is None:
+            raise click.ClickException(f"no user {email}")
+        token = create_api_token(user.id, name)
+        db.session.commit()
+        click.echo(token)
+
+    @jobs_cli.command("status")
+    @click.option("--json", "as_json", is_flag=True)
+    def jobs_status_cmd(as_json):
+        """Queue depths, failed jobs and outbox backlog."""
+        from .jobs import status
+
+        st = status()
+        if as_json:
+            click.echo(json.dumps(st, default=str))
+            return
+        click.echo(f"redis: {st['redis']}")
+        for name, q in st["queues"].items():
+            click.echo(f"queue {name}: queued={q['queued']} started={q['started']} scheduled={q['scheduled']} failed={q['failed']}")
+        click.echo(f"outbox: pending={st['outbox_pending']} unpushed={st['outbox_unpushed']}")
+        for job in st.get("failed_jobs", []):
+            click.echo(f"failed {job['id']} {job['func']}{tuple(job['args'])}: {job['error'].strip().splitlines()[-1:]}")
+
+    @jobs_cli.command("sweep")
+    def jobs_sweep_cmd():
+        """Push outbox rows that were not pushed (normally done by rq cron)."""
+        from .jobs import sweep_outbox
+
+        click.echo(f"pushed {sweep_outbox()}")
+
+    @search_cli.command("reindex")
+    def reindex_cmd():
+        """Rebuild every ticket's search document."""
+        from .tickets import search
+        from .tickets.models import Ticket
+
+        n = 0
+        for tid in db.session.execute(select(Ticket.id)).scalars().all():
+            search.reindex(db.session, tid)
+            n += 1
+            if n % 1000 == 0:
+                db.session.commit()
+        db.session.commit()
+        click.echo(f"reindexed {n}")
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(search_cli)

@@ -1,0 +1,152 @@
+"""Customer rules: find or create by email, edit, merge two records (audited)."""
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select, update
+
+from ..errors import DomainError, Forbidden, NotFound
+from ..extensions import db
+from ..tickets.models import AuditEvent, Message, Ticket
+from ..timeutil import utcnow
+from .models import CUSTOMER_KINDS, LANGUAGES, Customer, CustomerEmail, Organisation
+from .phone import InvalidPhone, normalise_phone
+
+
+def clean_email(raw):
+    """A syntactically valid address, lower-cased, or DomainError."""
+    try:
+        return validate_email((raw or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise DomainError(f"{raw!r} is not a valid email address.", field="email") from exc
+
+
+def clean_phone(raw):
+    try:
+        return normalise_phone(raw)
+    except InvalidPhone as exc:
+        raise DomainError(str(exc), field="phone") from exc
+
+
+def find_by_email(email):
+    """The customer owning this address (following merges), or None."""
+    row = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == email.lower())).scalar_one_or_none()
+    if row is None:
+        return None
+    cust = row.customer
+    while cust.merged_into_id:
+        cust = db.session.get(Customer, cust.merged_into_id)
+    return cust
+
+
+def find_or_create(*, email, name=None, phone=None, kind="b2c", language=None):
+    """Match a customer by email, or create one. Returns (customer, created)."""
+    email = clean_email(email)
+    cust = find_by_email(email)
+    if cust is not None:
+        if phone and not cust.phone:
+            cust.phone = clean_phone(phone)
+        return cust, False
+    return create_customer(name=name or email.split("@")[0], emails=[email], phone=phone, kind=kind,
+                           language=language), True
+
+
+def create_customer(*, name, emails, phone=None, kind="b2c", language=None, support_tier="standard",
+                    npwp=None, organisation_id=None):
+    """A new customer with one or more addresses (the first is primary)."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("A name is required.", field="name")
+    if kind not in CUSTOMER_KINDS:
+        raise DomainError("Unknown customer kind.", field="kind")
+    if language not in (None, "", *LANGUAGES):
+        raise DomainError("Unknown language.", field="language")
+    clean = []
+    for raw in emails:
+        e = clean_email(raw)
+        if e not in clean:
+            clean.append(e)
+    if not clean:
+        raise DomainError("At least one email address is required.", field="email")
+    for e in clean:
+        if find_by_email(e) is not None:
+            raise DomainError(f"{e} already belongs to another customer.", field="email")
+    cust = Customer(name=name[:200], phone=clean_phone(phone), kind=kind, language=language or None,
+                    support_tier=support_tier or "standard", npwp=(npwp or None) if kind == "b2b" else None,
+                    organisation_id=organisation_id)
+    db.session.add(cust)
+    db.session.flush()
+    for i, e in enumerate(clean):
+        db.session.add(CustomerEmail(customer_id=cust.id, email=e, is_primary=(i == 0)))
+    db.session.flush()
+    db.session.refresh(cust)
+    return cust
+
+
+def create_organisation(*, name, npwp=None, contacts_see_all_tickets=False):
+    org = Organisation(name=name.strip(), npwp=npwp or None, contacts_see_all_tickets=contacts_see_all_tickets)
+    db.session.add(org)
+    db.session.flush()
+    return org
+
+
+def merge_customers(source_id, target_id, actor_id):
+    """Merge source into target: addresses, tickets and history move; the merge is audited."""
+    from ..tickets.services import audit, get_user, search
+
+    user = get_user(actor_id)
+    if not (user.is_admin or user.has_role("customer_support")):
+        raise Forbidden("Only admins and customer support can merge customers.")
+    if source_id == target_id:
+        raise DomainError("A customer cannot be merged into itself.")
+    source, target = db.session.get(Customer, source_id), db.session.get(Customer, target_id)
+    if source is None or target is None or source.merged_into_id or target.merged_into_id:
+        raise NotFound("Customer not found.")
+    n_emails = db.session.execute(update(CustomerEmail).where(CustomerEmail.customer_id == source.id)
+                                  .values(customer_id=target.id, is_primary=False)).rowcount
+    ticket_ids = db.session.execute(select(Ticket.id).where(Ticket.customer_id == source.id)).scalars().all()
+    db.session.execute(update(Ticket).where(Ticket.customer_id == source.id).values(customer_id=target.id))
+    db.session.execute(update(Message).where(Message.author_customer_id == source.id)
+                       .values(author_customer_id=target.id))
+    db.session.execute(update(AuditEvent).where(AuditEvent.actor_customer_id == source.id)
+                       .values(actor_customer_id=target.id))
+    for field in ("phone", "npwp", "organisation_id", "language"):
+        if getattr(target, field) is None and getattr(source, field) is not None:
+            setattr(target, field, getattr(source, field))
+    source.merged_into_id = target.id
+    audit(None, user.id, "customer_merge", f"{source.name} (#{source.id})", f"{target.name} (#{target.id})",
+          note=f"{n_emails} address(es), {len(ticket_ids)} ticket(s) moved", object_type="customer",
+          object_id=target.id)
+    audit(None, user.id, "customer_merge", f"{source.name} (#{source.id})", f"{target.name} (#{target.id})",
+          object_type="customer", object_id=source.id)
+    db.session.flush()
+    db.session.expire_all()
+    for tid in ticket_ids:
+        search.reindex(db.session, tid)
+    return target
+
+
+def update_customer(customer_id, actor_id, **fields):
+    """Edit name, phone, kind, language, tier, NPWP, organisation."""
+    from ..tickets.services import get_user
+
+    get_user(actor_id)
+    cust = db.session.get(Customer, customer_id)
+    if cust is None:
+        raise NotFound("Customer not found.")
+    if "phone" in fields:
+        fields["phone"] = clean_phone(fields["phone"])
+    for key, val in fields.items():
+        if key in ("name", "phone", "kind", "language", "support_tier", "npwp", "organisation_id"):
+            setattr(cust, key, val or None if key != "name" else val)
+    cust.support_tier = cust.support_tier or "standard"
+    cust.kind = cust.kind or "b2c"
+    return cust
+
+
+def customer_ticket_summary(customer_id, exclude_ticket_id=None, limit=10):
+    """The customer's other tickets for the sidebar (indexed by customer_id, last activity)."""
+    stmt = (select(Ticket).where(Ticket.customer_id == customer_id, Ticket.merged_into_id.is_(None))
+            .order_by(Ticket.last_activity_at.desc()).limit(limit + 1))
+    rows = [t for t in db.session.execute(stmt).scalars() if t.id != exclude_ticket_id]
+    return rows[:limit]
+
+
+__all__ = ["utcnow"]

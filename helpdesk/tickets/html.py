@@ -1,0 +1,45 @@
+"""HTML sanitising (nh3) and plain-text helpers for message bodies."""
+import html as _html
+import re
+
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "hr", "i", "img",
+    "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead",
+    "tr", "u", "ul",
+}
+ALLOWED_ATTRS = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan"},
+                 "th": {"colspan", "rowspan"}}
+
+
+def sanitize(html):
+    """Untrusted HTML made safe to render: no scripts, handlers, styles or javascript: URLs."""
+    if not html:
+        return None
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRS,
+        url_schemes={"http", "https", "mailto", "cid", "data"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+_TAG = re.compile(r"<[^>]+>")
+_WS = re.compile(r"\s+")
+
+
+def html_to_text(html):
+    """Visible text of an HTML fragment (for previews and search)."""
+    if not html:
+        return ""
+    text = re.sub(r"(?i)<(br|/p|/div|/li|/tr)[^>]*>", "\n", html)
+    text = re.sub(r"(?is)<(script|style)[^>]*>.*?</\1>", "", text)
+    return _html.unescape(_TAG.sub("", text)).strip()
+
+
+def preview(text, length=160):
+    """One line of at most `length` characters."""
+    line = _WS.sub(" ", text or "").strip()
+    return line if len(line) <= length else line[: length - 1] + "…"

@@ -1,0 +1,184 @@
+"""Queue lists: views, filters, sorting, keyset pagination and cheap counts.
+
+Every list query walks an index in order and stops after one page; counts come from the
+ticket_counts table, or a capped COUNT for ad-hoc filters. The number of statements per page does
+not grow with the number of tickets.
+"""
+import base64
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import joinedload
+
+from ..extensions import db
+from . import counts as counts_mod
+from . import search
+from .models import CHANNELS, PRIORITIES, Queue, Tag, Ticket, ticket_tags
+from .states import OPEN_STATUSES, STATUSES
+
+SORTS = {
+    "-last_activity": (Ticket.last_activity_at, True),
+    "last_activity": (Ticket.last_activity_at, False),
+    "-created": (Ticket.created_at, True),
+    "created": (Ticket.created_at, False),
+}
+COUNT_CAP = 1000
+
+
+@dataclass
+class ListParams:
+    """What the user asked for: a view and filters (all strings, validated here)."""
+
+    view: str = "all"  # mine | unassigned | all | queue:<slug>
+    status: str = ""  # "" = open statuses, "any", or one status
+    priority: str = ""
+    assignee: str = ""  # "" | "none" | user id
+    tag: str = ""
+    channel: str = ""
+    q: str = ""
+    sort: str = "-last_activity"
+    cursor: str = ""
+    queue_id: int | None = None
+    page_size: int = 25
+
+    @classmethod
+    def from_args(cls, args, page_size=25):
+        p = cls(**{k: (args.get(k) or "").strip() for k in
+                   ("view", "status", "priority", "assignee", "tag", "channel", "q", "sort", "cursor")})
+        p.view = p.view or "all"
+        p.sort = p.sort if p.sort in SORTS else "-last_activity"
+        if p.status not in ("", "any", *STATUSES):
+            p.status = ""
+        if p.priority not in ("", *PRIORITIES):
+            p.priority = ""
+        if p.channel not in ("", *CHANNELS):
+            p.channel = ""
+        if p.assignee not in ("", "none") and not p.assignee.isdigit():
+            p.assignee = ""
+        p.page_size = page_size
+        return p
+
+    def as_args(self, **changes):
+        data = {k: getattr(self, k) for k in ("view", "status", "priority", "assignee", "tag", "channel", "q", "sort")}
+        data.update(changes)
+        return {k: v for k, v in data.items() if v and not (k == "sort" and v == "-last_activity")}
+
+    @property
+    def has_extra_filters(self):
+        return bool(self.priority or self.assignee or self.tag or self.channel or self.q
+                    or self.status not in ("",))
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+    total: int | None
+    total_capped: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def encode_cursor(value, ticket_id):
+    raw = f"{value.isoformat()}|{ticket_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, tid = raw.split("|")
+        return datetime.fromisoformat(ts), int(tid)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _conditions(params, user, visibility):
+    conds = []
+    if visibility is not None:
+        conds.append(visibility)
+    if params.view == "mine":
+        conds.append(Ticket.assignee_id == user.id)
+    elif params.view == "unassigned":
+        conds.append(Ticket.assignee_id.is_(None))
+    elif params.view.startswith("queue:"):
+        conds.append(Ticket.queue_id == (params.queue_id or -1))
+    if params.status == "":
+        conds.append(Ticket.status.in_(OPEN_STATUSES))
+    elif params.status != "any":
+        conds.append(Ticket.status == params.status)
+    if params.priority:
+        conds.append(Ticket.priority == params.priority)
+    if params.assignee == "none":
+        conds.append(Ticket.assignee_id.is_(None))
+    elif params.assignee:
+        conds.append(Ticket.assignee_id == int(params.assignee))
+    if params.channel:
+        conds.append(Ticket.channel == params.channel)
+    if params.tag:
+        tag_id = select(Tag.id).where(Tag.name == params.tag.lower()).scalar_subquery()
+        conds.append(Ticket.id.in_(select(ticket_tags.c.ticket_id).where(ticket_tags.c.tag_id == tag_id)))
+    conds.append(Ticket.merged_into_id.is_(None))
+    if params.q:
+        number = search.number_from_query(params.q)
+        email = search.email_from_query(params.q)
+        if number is not None:
+            conds.append(Ticket.number == number)
+        elif email:
+            conds.append(or_(Ticket.customer_id.in_(search.customer_ids_for_email(db.session, email)),
+                             search.match_clause(db.session, params.q)))
+        else:
+            clause = search.match_clause(db.session, params.q)
+            if clause is not None:
+                conds.append(clause)
+    return conds
+
+
+def list_tickets(params, user, visibility):
+    """One page of tickets for this agent, plus a count that does not scan the table."""
+    if params.view.startswith("queue:") and params.queue_id is None:
+        params.queue_id = db.session.execute(
+            select(Queue.id).where(Queue.slug == params.view.split(":", 1)[1])).scalar()
+    conds = _conditions(params, user, visibility)
+    col, desc = SORTS[params.sort]
+    stmt = select(Ticket).where(and_(*conds))
+    if params.cursor:
+        cur = decode_cursor(params.cursor)
+        if cur:
+            val, tid = cur
+            stmt = stmt.where(or_(col < val, and_(col == val, Ticket.id < tid)) if desc
+                              else or_(col > val, and_(col == val, Ticket.id > tid)))
+    order = (col.desc(), Ticket.id.desc()) if desc else (col.asc(), Ticket.id.asc())
+    stmt = stmt.order_by(*order).limit(params.page_size + 1).options(
+        joinedload(Ticket.customer), joinedload(Ticket.assignee))
+    rows = db.session.execute(stmt).unique().scalars().all()
+    next_cursor = None
+    if len(rows) > params.page_size:
+        rows = rows[: params.page_size]
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, col.key), last.id)
+    total, capped = capped_count(conds)
+    return Page(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
+
+
+def capped_count(conds, cap=COUNT_CAP):
+    """COUNT over at most cap+1 matching rows: exact for small results, 'cap+' for big ones."""
+    sub = select(Ticket.id).where(and_(*conds)).limit(cap + 1).subquery()
+    n = db.session.execute(select(func.count()).select_from(sub)).scalar()
+    return (cap, True) if n > cap else (n, False)
+
+
+def sidebar_counts(user, queues):
+    """Open-ticket counts per queue and for 'unassigned', from ticket_counts (no row scan)."""
+    qids = [q.id for q in queues]
+    table = counts_mod.counts(db.session, qids)
+    per_queue = {qid: 0 for qid in qids}
+    unassigned = 0
+    for (qid, status, un), n in table.items():
+        if status in OPEN_STATUSES:
+            per_queue[qid] = per_queue.get(qid, 0) + n
+            if un:
+                unassigned += n
+    mine, mine_capped = capped_count([Ticket.assignee_id == user.id, Ticket.status.in_(OPEN_STATUSES)])
+    return {"queues": per_queue, "unassigned": unassigned, "all": sum(per_queue.values()),
+            "mine": f"{mine}+" if mine_capped else mine}

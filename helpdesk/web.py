@@ -1,0 +1,86 @@
+"""Shared web-layer helpers: error pages, template filters, safe redirects, role guards."""
+from functools import wraps
+from urllib.parse import urljoin, urlsplit
+
+from flask import abort, current_app, jsonify, render_template, request
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+
+STATUS_LABELS = {
+    "new": _l("New"), "open": _l("Open"), "pending_customer": _l("Waiting for customer"),
+    "pending_billing": _l("Waiting for billing"), "resolved": _l("Resolved"), "closed": _l("Closed"),
+}
+PRIORITY_LABELS = {"low": _l("Low"), "normal": _l("Normal"), "high": _l("High"), "urgent": _l("Urgent")}
+CHANNEL_LABELS = {"email": _l("Email"), "web": _l("Web form"), "phone": _l("Phone"), "walk_in": _l("Walk-in"),
+                  "chat": _l("Chat"), "social": _l("Social media")}
+ROLE_LABELS = {"admin": _l("Admin"), "customer_support": _l("Customer Support"),
+               "technical_support": _l("Technical Support"), "billing": _l("Billing"), "marketing": _l("Marketing")}
+
+
+def wants_json():
+    return request.path.startswith("/api/")
+
+
+def render_error(code, message=None):
+    """An error page (or JSON under /api) with a clear message."""
+    if wants_json():
+        return jsonify({"error": {"code": code, "message": message or _default_message(code)}}), code
+    return render_template("error.html", code=code, message=message or _default_message(code)), code
+
+
+def _default_message(code):
+    return {400: "Bad request.", 403: "You are not allowed to do that.", 404: "Not found.",
+            405: "Method not allowed.", 409: "Conflict.", 413: "The upload is too large.",
+            429: "Too many requests. Please wait a moment and try again.",
+            500: "Something went wrong on our side."}.get(code, "Error.")
+
+
+def is_safe_next(target):
+    """True for a same-site relative path (no scheme, no host, no '//' or backslash tricks)."""
+    if not target or not isinstance(target, str):
+        return False
+    if target.startswith(("//", "\\")) or "\\" in target or any(ord(c) < 32 for c in target):
+        return False
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return False
+    joined = urlsplit(urljoin(request.host_url, target))
+    return joined.netloc == urlsplit(request.host_url).netloc and target.startswith("/")
+
+
+def roles_required(*roles):
+    """View decorator: the logged-in agent needs one of these roles (exactly; admin is a role too)."""
+
+    def deco(view):
+        @wraps(view)
+        def wrapper(*a, **kw):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if not (current_user.roles & set(roles)):
+                abort(403)
+            return view(*a, **kw)
+
+        return wrapper
+
+    return deco
+
+
+def install_template_helpers(app):
+    """Jinja filters and globals."""
+
+    @app.template_filter("localtime")
+    def _localtime(dt, fmt="d MMM yyyy HH:mm"):
+        if dt is None:
+            return ""
+        return format_datetime(dt, fmt)  # naive UTC, rebased to HELPDESK_TIMEZONE by Babel
+
+    @app.template_filter("rupiah")
+    def _rupiah(amount):
+        return "Rp " + f"{int(amount or 0):,}".replace(",", ".")
+
+    app.jinja_env.globals.update(
+        STATUS_LABELS=STATUS_LABELS, PRIORITY_LABELS=PRIORITY_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
+        ROLE_LABELS=ROLE_LABELS, get_locale=get_locale,
+    )

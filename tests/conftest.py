@@ -1,0 +1,216 @@
+"""Test fixtures: a real database (SQLite by default, PostgreSQL with DATABASE_URL), a real Redis
+(embedded when REDIS_URL is unset), an app per test, factories, and an RQ burst worker.
+
+With HELPDESK_REQUIRE_SERVICES=1 (set by .ci/run) a skipped test fails the run instead.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config import TestConfig  # noqa: E402
+from helpdesk import create_app  # noqa: E402
+from helpdesk.embedded_redis import EmbeddedRedis  # noqa: E402
+from helpdesk.extensions import db  # noqa: E402
+
+REQUIRE_SERVICES = os.environ.get("HELPDESK_REQUIRE_SERVICES") == "1"
+
+
+# ---------------------------------------------------------------- skips become failures in CI
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"HELPDESK_REQUIRE_SERVICES=1 but the test was skipped: {reason}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgres: needs PostgreSQL (DATABASE_URL)")
+    config.addinivalue_line("markers", "browser: needs Chromium and Playwright")
+    config.addinivalue_line("markers", "slow: large data sets")
+
+
+# ---------------------------------------------------------------- servers
+
+def _database_url(tmp_root):
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        from config import _normalise_db_url
+
+        return _normalise_db_url(url)
+    return f"sqlite:///{tmp_root}/test.db"
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("helpdesk")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_root):
+    """The shared test Redis: REDIS_URL (database 15), else an embedded server for this run."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        url = re.sub(r"/\d+$", "", url.rstrip("/")) + "/15"
+        yield url
+        return
+    server = EmbeddedRedis(tmp_root / "redis", persist=False).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_root):
+    """A database migrated from empty with `flask db upgrade` (the real migrations)."""
+    url = _database_url(tmp_root)
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine
+
+        eng = create_engine(url)
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        eng.dispose()
+    env = {**os.environ, "DATABASE_URL": url, "HELPDESK_ENV": "dev", "FLASK_APP": "wsgi.py",
+           "HELPDESK_INSTANCE": str(tmp_root / "instance")}
+    proc = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return url
+
+
+def make_config(database_url, redis_url, tmp_root, **overrides):
+    """TestConfig pointing at the test servers; CSRF off unless asked for."""
+    base = dict(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url,
+                INSTANCE_PATH=str(tmp_root / "instance"), ATTACHMENT_DIR=str(tmp_root / "attachments"),
+                WTF_CSRF_ENABLED=False)
+    base.update(overrides)
+    return TestConfig(**base)
+
+
+def _truncate(app):
+    with app.app_context():
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f'DELETE FROM "{name}"'))
+                conn.execute(text("DELETE FROM ticket_fts"))
+                conn.execute(text("DELETE FROM sqlite_sequence")) if conn.execute(
+                    text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
+            conn.execute(text("INSERT INTO counters (name, value) VALUES ('ticket', 1000)"))
+
+
+@pytest.fixture
+def app_factory(database_url, redis_url, tmp_root):
+    """Build apps against the test servers; every table is emptied after the test."""
+    apps = []
+
+    def factory(**overrides):
+        app = create_app(make_config(database_url, redis_url, tmp_root, **overrides))
+        apps.append(app)
+        return app
+
+    yield factory
+    if apps:
+        _truncate(apps[0])
+        import redis as _redis
+
+        _redis.Redis.from_url(redis_url).flushdb()
+        for a in apps:
+            with a.app_context():
+                db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory):
+    app = app_factory()
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def csrf_app(app_factory):
+    """An app with CSRF protection on, as in production."""
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- helpers
+
+class AuthActions:
+    """Log agents in and out of a test client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, user_or_email, password="correct-horse-battery"):
+        email = getattr(user_or_email, "email", user_or_email)
+        resp = self.client.post("/login", data={"email": email, "password": password})
+        assert resp.status_code == 302, resp.data[:500]
+        return resp
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run every queued RQ job in this process with a SimpleWorker in burst mode."""
+    from rq import SimpleWorker
+
+    from helpdesk.jobs import QUEUES, get_queue, get_redis
+
+    def run():
+        worker = SimpleWorker([get_queue(q) for q in QUEUES], connection=get_redis())
+        worker.work(burst=True)
+        db.session.remove()
+
+    return run
+
+
+@pytest.fixture
+def make(app):
+    """Factories bound to the app's session (see tests/factories.py)."""
+    from tests import factories
+
+    return factories.Factories()
+
+
+def extract_csrf(html):
+    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    return m.group(1) if m else None
