@@ -11,6 +11,9 @@ def normalise_phone(raw, region="ID"):
     raw = (raw or "").strip()
     if not raw:
         return None
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if region == "ID" and raw[0].isdigit() and digits.startswith("62") and len(digits) >= 10:
+        raw = "+" + digits  # "62812..." typed without the plus
     try:
         num = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
