@@ -6,7 +6,7 @@ from flask import current_app
 from flask_mail import Message as MailMessage
 from sqlalchemy import select
 
-from ..auth.models import User
+from ..auth.models import User, UserRole
 from ..extensions import db, mail
 from .models import Message, QueueMember, Ticket
 
@@ -49,7 +49,8 @@ def send_agent_reply(message_id):
 
 
 def notify_customer_reply(message_id):
-    """Tell the assignee (or the queue, when unassigned) that the customer replied."""
+    """Tell the assignee (or the queue, when unassigned) that the customer replied; on a ticket
+    waiting for billing, the billing agents too."""
     msg = db.session.get(Message, message_id)
     if msg is None:
         return 0
@@ -61,6 +62,11 @@ def notify_customer_reply(message_id):
             select(User.email).join(QueueMember, QueueMember.user_id == User.id)
             .where(QueueMember.queue_id == ticket.queue_id, User.active.is_(True))
         ).scalars().all()
+    if ticket.status == "pending_billing":
+        emails = sorted(set(emails) | set(db.session.execute(
+            select(User.email).join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == "billing", User.active.is_(True))
+        ).scalars()))
     return _send(emails, f"[#{ticket.number}] Customer replied: {ticket.subject}",
                  f"{msg.body_text[:2000]}\n\n{_ticket_url(ticket)}\n")
 

@@ -45,12 +45,19 @@ def visibility_clause(user):
     conds = [Ticket.assignee_id == user.id]
     if qids:
         conds.append(Ticket.queue_id.in_(sorted(qids)))
+    if user.has_role("billing"):
+        conds.append(Ticket.status == "pending_billing")
     return or_(*conds)
 
 
 def can_see(user, ticket):
-    """An agent sees tickets of their queues and tickets assigned to them; admins see all."""
+    """An agent sees tickets of their queues and tickets assigned to them; admins see all.
+
+    Billing agents also see every ticket waiting for billing, whichever queue it is in.
+    """
     if user.is_admin or ticket.assignee_id == user.id:
+        return True
+    if ticket.status == "pending_billing" and user.has_role("billing"):
         return True
     return ticket.queue_id in queue_ids_of(user.id)
 

@@ -134,3 +134,25 @@ def test_search_finds_message_text_number_and_email(app, make, desk, client, aut
     for q in ("INV-77821", str(t.number), desk["cust"].primary_email):
         page = client.get("/", query_string={"q": q, "status": "any"}).get_data(as_text=True)
         assert f"/tickets/{t.number}" in page, q
+
+
+def test_billing_sees_pending_billing_tickets_and_customer_replied(app, make, desk, client, auth, run_jobs):
+    from helpdesk.extensions import mail
+
+    t = make.ticket(queue=desk["q"], customer=desk["cust"], subject="Perlu approval biaya")
+    services.assign(t.id, desk["agent"].id, desk["agent"].id)
+    services.change_status(t.id, desk["agent"].id, "pending_billing")
+    only_billing = make.user(roles=["billing"], queues=[desk["billing_q"]])
+    db.session.commit()
+    tid, cid, billing_email = t.id, desk["cust"].id, only_billing.email
+    emails = {desk["agent"].email, only_billing.email, desk["biller"].email}
+    run_jobs()
+    services.add_customer_message(tid, cid, body_text="Sudah saya transfer")
+    db.session.commit()
+    with mail.record_messages() as outbox:
+        run_jobs()
+    recipients = {r for m in outbox for r in m.recipients}
+    assert emails <= recipients
+    auth.login(billing_email)
+    page = client.get("/?view=all").get_data(as_text=True)
+    assert "Perlu approval biaya" in page and "customer replied" in page
