@@ -13,14 +13,28 @@ ALLOWED_ATTRS = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"
                  "th": {"colspan", "rowspan"}}
 
 
+_DATA_IMAGE = re.compile(r"data:image/(png|jpe?g|gif|webp|bmp)[;,]", re.I)
+_LEADING_JUNK = re.compile(r"^[\x00-\x20]+")
+
+
+def _filter_url(tag, attr, value):
+    """`data:` URLs only as raster images in <img src>: never a link (data:text/html is a page)."""
+    if attr in ("href", "src"):
+        url = _LEADING_JUNK.sub("", value or "").lower()
+        if url.startswith("data:") and not (tag == "img" and attr == "src" and _DATA_IMAGE.match(url)):
+            return None
+    return value
+
+
 def sanitize(html):
-    """Untrusted HTML made safe to render: no scripts, handlers, styles or javascript: URLs."""
+    """Untrusted HTML made safe to render: no scripts, handlers, styles, javascript: or data: links."""
     if not html:
         return None
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRS,
+        attribute_filter=_filter_url,
         url_schemes={"http", "https", "mailto", "cid", "data"},
         link_rel="noopener noreferrer nofollow",
     )
