@@ -1,0 +1,295 @@
+"""The OpenAPI 3.1 document of API v1, served at /api/v1/openapi.json.
+
+tests/integration/test_api.py checks that every route of the `api` blueprint is described here and
+that nothing here lacks a route, so a new endpoint cannot ship undocumented.
+"""
+import copy
+
+from ..tickets.models import CHANNELS, PRIORITIES
+from ..tickets.states import STATUSES
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema, description):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(name):
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _nullable(schema):
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+DATETIME = {"type": "string", "format": "date-time", "description": "UTC, ISO 8601 with a Z."}
+NULL_DATETIME = {"type": ["string", "null"], "format": "date-time", "description": "UTC, ISO 8601 with a Z."}
+STATUS = {"type": "string", "enum": list(STATUSES)}
+PRIORITY = {"type": "string", "enum": list(PRIORITIES)}
+CHANNEL = {"type": "string", "enum": list(CHANNELS)}
+QUEUE_REF = {"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "A queue id or slug."}
+
+NUMBER_PARAM = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"},
+                "description": "The ticket number (an old number of a merged ticket leads to the merged one)."}
+
+LIST_PARAMS = [
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["any", *STATUSES]},
+     "description": "One status, or `any`. Default: the open statuses (new, open, pending_customer, "
+                    "pending_billing)."},
+    {"name": "queue", "in": "query", "schema": {"type": "string"}, "description": "A queue id or slug."},
+    {"name": "assignee", "in": "query", "schema": {"type": "string"},
+     "description": "An agent id, `me`, or `none` for unassigned tickets."},
+    {"name": "channel", "in": "query", "schema": CHANNEL},
+    {"name": "priority", "in": "query", "schema": PRIORITY},
+    {"name": "tag", "in": "query", "schema": {"type": "string"}},
+    {"name": "q", "in": "query", "schema": {"type": "string"},
+     "description": "Full-text search: ticket number (`1234` or `#1234`), words of the subject or messages, "
+                    "customer name or email."},
+    {"name": "sort", "in": "query",
+     "schema": {"type": "string", "enum": ["-last_activity", "last_activity", "-created", "created"],
+                "default": "-last_activity"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"},
+     "description": "Opaque keyset cursor; follow the `next` URL of the previous page instead of building it."},
+]
+
+SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "integer", "description": "The HTTP status code."},
+                "message": {"type": "string", "description": "What went wrong, in plain words."},
+                "field": {"type": "string", "description": "The request field at fault, when there is one."},
+                "details": {"type": "object", "description": "More facts, e.g. `new_message_ids` on a conflict."},
+            }}},
+    },
+    "QueueRef": {"type": "object", "required": ["id", "slug", "name"],
+                 "properties": {"id": {"type": "integer"}, "slug": {"type": "string"}, "name": {"type": "string"}}},
+    "AgentRef": {"type": "object", "required": ["id", "name", "email"],
+                 "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}}},
+    "CustomerRef": {"type": "object", "required": ["id", "name", "email"],
+                    "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                   "email": {"type": ["string", "null"]}}},
+    "Ticket": {
+        "type": "object",
+        "required": ["number", "subject", "status", "priority", "channel", "queue", "assignee", "customer", "tags",
+                     "message_count", "created_at", "last_activity_at", "url"],
+        "properties": {
+            "number": {"type": "integer"}, "subject": {"type": "string"}, "status": STATUS,
+            "priority": PRIORITY, "channel": CHANNEL, "queue": _ref("QueueRef"),
+            "assignee": _nullable(_ref("AgentRef")), "customer": _ref("CustomerRef"),
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "message_count": {"type": "integer"},
+            "last_message_preview": {"type": ["string", "null"]},
+            "customer_replied": {"type": "boolean",
+                                 "description": "The customer wrote while the ticket was pending billing."},
+            "created_at": DATETIME, "last_activity_at": DATETIME, "first_response_at": NULL_DATETIME,
+            "last_customer_message_at": NULL_DATETIME, "last_agent_message_at": NULL_DATETIME,
+            "resolved_at": NULL_DATETIME, "closed_at": NULL_DATETIME,
+            "url": {"type": "string", "format": "uri", "description": "This ticket in the API."},
+        },
+    },
+    "TicketDetail": {
+        "allOf": [_ref("Ticket"), {
+            "type": "object", "required": ["messages", "allowed_statuses", "linked_ticket"],
+            "properties": {
+                "linked_ticket": {"type": ["integer", "null"],
+                                  "description": "The closed ticket this one follows up, if any."},
+                "allowed_statuses": {"type": "array", "items": STATUS,
+                                     "description": "The statuses the workflow allows from the current one."},
+                "messages": {"type": "array", "items": _ref("Message")},
+            }}],
+    },
+    "TicketList": {
+        "type": "object", "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("Ticket")},
+                       "next": {"type": ["string", "null"], "format": "uri",
+                                "description": "Absolute URL of the next page, or null on the last page."}},
+    },
+    "Author": {"type": "object", "required": ["type", "id", "name"],
+               "properties": {"type": {"type": "string", "enum": ["agent", "customer"]},
+                              "id": {"type": "integer"}, "name": {"type": "string"}}},
+    "Attachment": {
+        "type": "object", "required": ["id", "filename", "size", "content_type", "url"],
+        "properties": {"id": {"type": "integer"}, "filename": {"type": "string"}, "size": {"type": "integer"},
+                       "content_type": {"type": "string"},
+                       "url": {"type": "string", "format": "uri", "description": "Downloads the file (token needed)."}},
+    },
+    "Message": {
+        "type": "object", "required": ["id", "kind", "author", "body_text", "created_at", "attachments"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["reply", "note"],
+                     "description": "`reply` is public (sent to the customer); `note` is internal."},
+            "author": _nullable(_ref("Author")), "channel": {"type": ["string", "null"]},
+            "body_text": {"type": "string"},
+            "body_html": {"type": ["string", "null"], "description": "Sanitised HTML."},
+            "created_at": DATETIME,
+            "attachments": {"type": "array", "items": _ref("Attachment")},
+        },
+    },
+    "AttachmentUpload": {
+        "type": "object", "required": ["filename", "content_base64"], "additionalProperties": False,
+        "properties": {"filename": {"type": "string", "minLength": 1},
+                       "content_type": {"type": "string", "default": "application/octet-stream"},
+                       "content_base64": {"type": "string", "contentEncoding": "base64",
+                                          "description": "The file's bytes, base64-encoded. Each file is limited "
+                                                         "to MAX_ATTACHMENT_BYTES (413 beyond it)."}},
+    },
+    "TicketCreate": {
+        "type": "object", "required": ["customer", "queue", "subject", "body"], "additionalProperties": False,
+        "properties": {
+            "customer": {"type": "object", "required": ["email"], "additionalProperties": False,
+                         "description": "Found by email, or created with this name and phone.",
+                         "properties": {"email": {"type": "string", "format": "email"},
+                                        "name": {"type": "string"},
+                                        "phone": {"type": "string", "description": "Normalised to +62…"}}},
+            "queue": QUEUE_REF,
+            "channel": {**CHANNEL, "default": "web"},
+            "subject": {"type": "string", "minLength": 1},
+            "body": {"type": "string", "description": "The customer's words (the first message)."},
+            "body_html": {"type": "string", "description": "Optional HTML version; sanitised."},
+            "priority": {**PRIORITY, "default": "normal"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "assignee": {"oneOf": [{"type": "integer"}, {"const": "me"}, {"type": "null"}]},
+            "attachments": {"type": "array", "items": _ref("AttachmentUpload")},
+        },
+    },
+    "TicketUpdate": {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "description": "All changes apply together or not at all, in this order: status, priority, tags, "
+                       "queue, assignee (so the assignee may be an agent of the new queue).",
+        "properties": {
+            "status": {**STATUS, "description": "Checked against the workflow (409 when illegal). Only the "
+                                                "billing role releases a ticket from pending_billing (403)."},
+            "priority": PRIORITY,
+            "tags": {"type": "array", "items": {"type": "string"}, "description": "Replaces the tags."},
+            "queue": {**QUEUE_REF, "description": "Transfer to this queue (id or slug); needs `note`."},
+            "note": {"type": "string", "description": "The handover note, required with `queue`."},
+            "assignee": {"oneOf": [{"type": "integer"}, {"const": "me"}, {"type": "null"}],
+                         "description": "An agent of the ticket's queue, `me`, or null to unassign."},
+        },
+        "dependentRequired": {"queue": ["note"]},
+    },
+    "MessageCreate": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "kind": {"type": "string", "enum": ["reply", "note"], "default": "reply"},
+            "body": {"type": "string"},
+            "body_html": {"type": "string", "description": "Optional HTML version; sanitised."},
+            "status": {**STATUS, "description": "Also move the ticket to this status (checked by the workflow). "
+                                                "A reply on a new ticket opens it."},
+            "attachments": {"type": "array", "items": _ref("AttachmentUpload")},
+            "seen_last_message_id": {"type": "integer",
+                                     "description": "The last message id the caller has seen: if someone else "
+                                                    "wrote since, the answer is 409 with `new_message_ids`."},
+            "force": {"type": "boolean", "default": False, "description": "Send despite such a conflict."},
+        },
+    },
+}
+
+RESPONSES = {
+    "BadRequest": _json(_ref("Error"), "The request is malformed or breaks a rule (the message says which)."),
+    "Unauthorized": {
+        **_json(_ref("Error"), "No token, or an invalid, revoked or inactive user's token."),
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"},
+                                         "description": "`Bearer realm=\"helpdesk API\"`"}},
+    },
+    "Forbidden": _json(_ref("Error"), "The agent may see the ticket but not do this (e.g. billing release)."),
+    "NotFound": _json(_ref("Error"), "No such ticket, or one the agent may not see."),
+    "Conflict": _json(_ref("Error"), "An illegal status transition, or someone else wrote meanwhile."),
+    "TooLarge": _json(_ref("Error"), "The request or one of its files is too large."),
+}
+
+AUTH_ERRORS = {"401": _error("Unauthorized")}
+
+
+def _op(op_id, summary, responses, **extra):
+    return {"operationId": op_id, "summary": summary, "responses": {**responses, **AUTH_ERRORS}, **extra}
+
+
+PATHS = {
+    "/tickets": {
+        "get": _op("listTickets", "List the tickets the agent may see",
+                   {"200": _json(_ref("TicketList"), "One page of tickets."), "400": _error("BadRequest")},
+                   parameters=LIST_PARAMS,
+                   description="Agents see the tickets of their queues and those assigned to them; admins "
+                               "see all. Follow `next` until it is null to walk every match exactly once."),
+        "post": _op("createTicket", "Open a ticket on behalf of a customer",
+                    {"201": {**_json(_ref("TicketDetail"), "The new ticket."),
+                             "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}},
+                     "400": _error("BadRequest"), "403": _error("Forbidden"), "413": _error("TooLarge")},
+                    requestBody={"required": True,
+                                 "content": {"application/json": {"schema": _ref("TicketCreate")}}},
+                    description="The customer is matched by email or created. Agents create tickets in "
+                                "their own queues only (admins in any)."),
+    },
+    "/tickets/{number}": {
+        "parameters": [NUMBER_PARAM],
+        "get": _op("getTicket", "A ticket with its messages",
+                   {"200": _json(_ref("TicketDetail"), "The ticket, its replies and internal notes."),
+                    "404": _error("NotFound")}),
+        "patch": _op("updateTicket", "Change status, priority, tags, queue or assignee",
+                     {"200": _json(_ref("TicketDetail"), "The ticket after the change."),
+                      "400": _error("BadRequest"), "403": _error("Forbidden"), "404": _error("NotFound"),
+                      "409": _error("Conflict")},
+                     requestBody={"required": True,
+                                  "content": {"application/json": {"schema": _ref("TicketUpdate")}}}),
+    },
+    "/tickets/{number}/messages": {
+        "parameters": [NUMBER_PARAM],
+        "post": _op("addMessage", "Reply to the customer or add an internal note",
+                    {"201": {**_json(_ref("Message"), "The new message."),
+                             "headers": {"Location": {"schema": {"type": "string", "format": "uri"},
+                                                      "description": "The ticket."}}},
+                     "400": _error("BadRequest"), "403": _error("Forbidden"), "404": _error("NotFound"),
+                     "409": _error("Conflict"), "413": _error("TooLarge")},
+                    requestBody={"required": True,
+                                 "content": {"application/json": {"schema": _ref("MessageCreate")}}}),
+    },
+    "/attachments/{attachment_id}": {
+        "parameters": [{"name": "attachment_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "get": _op("downloadAttachment", "Download an attachment",
+                   {"200": {"description": "The file, always as a download (`Content-Disposition: attachment`, "
+                                           "`nosniff`; HTML, SVG and XML are served as octet-stream).",
+                            "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                "format": "binary"}}}},
+                    "404": _error("NotFound")}),
+    },
+    "/openapi.json": {
+        "get": {"operationId": "getOpenApi", "summary": "This document", "security": [],
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")}},
+    },
+}
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Helpdesk API",
+        "version": "1.0.0",
+        "description": "Token-authenticated JSON API of the helpdesk. Create a token with "
+                       "`flask users create-token EMAIL` and send `Authorization: Bearer <token>`. Session "
+                       "cookies are ignored. Errors answer `{\"error\": {\"code\", \"message\"}}`; a broken "
+                       "business rule is a 400 (bad input), 403, 404 or 409, never a 5xx. Permissions are "
+                       "those of the agent desk.",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearerAuth": []}],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                           "description": "A token from `flask users create-token EMAIL`."}},
+        "schemas": SCHEMAS,
+        "responses": RESPONSES,
+    },
+}
+
+
+def document():
+    """A fresh copy of the document (callers may add to it)."""
+    return copy.deepcopy(DOCUMENT)

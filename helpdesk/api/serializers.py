@@ -1,0 +1,73 @@
+"""JSON shapes of the API's objects (described in openapi.py: keep the two in step)."""
+from flask import url_for
+from sqlalchemy import select
+
+from ..extensions import db
+from ..tickets import states
+from ..tickets.models import Message, Ticket
+
+
+def iso(dt):
+    """A naive UTC datetime as ISO 8601 with a Z, or None."""
+    return None if dt is None else dt.isoformat(timespec="seconds") + "Z"
+
+
+def _user(user):
+    return None if user is None else {"id": user.id, "name": user.name, "email": user.email}
+
+
+def ticket_summary(ticket):
+    """A ticket as it appears in a list (no messages)."""
+    return {
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "channel": ticket.channel,
+        "queue": {"id": ticket.queue.id, "slug": ticket.queue.slug, "name": ticket.queue.name},
+        "assignee": _user(ticket.assignee),
+        "customer": {"id": ticket.customer.id, "name": ticket.customer.name,
+                     "email": ticket.customer.primary_email},
+        "tags": ticket.tag_names,
+        "message_count": ticket.message_count,
+        "last_message_preview": ticket.last_message_preview,
+        "customer_replied": ticket.customer_replied,
+        "created_at": iso(ticket.created_at),
+        "last_activity_at": iso(ticket.last_activity_at),
+        "first_response_at": iso(ticket.first_response_at),
+        "last_customer_message_at": iso(ticket.last_customer_message_at),
+        "last_agent_message_at": iso(ticket.last_agent_message_at),
+        "resolved_at": iso(ticket.resolved_at),
+        "closed_at": iso(ticket.closed_at),
+        "url": url_for("api.get_ticket", number=ticket.number, _external=True),
+    }
+
+
+def attachment_json(att):
+    """Metadata of an attachment, with the API URL that downloads it."""
+    return {"id": att.id, "filename": att.filename, "size": att.size, "content_type": att.content_type,
+            "url": url_for("api.download_attachment", attachment_id=att.id, _external=True)}
+
+
+def message_json(msg):
+    """A public reply or an internal note, with its author and attachments."""
+    if msg.author_user_id is not None:
+        author = {"type": "agent", "id": msg.author_user.id, "name": msg.author_user.name}
+    elif msg.author_customer_id is not None:
+        author = {"type": "customer", "id": msg.author_customer.id, "name": msg.author_customer.name}
+    else:
+        author = None
+    return {"id": msg.id, "kind": msg.kind, "author": author, "channel": msg.channel,
+            "body_text": msg.body_text, "body_html": msg.body_html, "created_at": iso(msg.created_at),
+            "attachments": [attachment_json(a) for a in msg.attachments]}
+
+
+def ticket_detail(ticket):
+    """A ticket with its whole thread (replies and notes) and the statuses it may move to."""
+    messages = db.session.execute(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
+                                  ).scalars().all()
+    linked = db.session.get(Ticket, ticket.linked_ticket_id) if ticket.linked_ticket_id else None
+    return {**ticket_summary(ticket),
+            "linked_ticket": linked.number if linked else None,
+            "allowed_statuses": states.allowed_targets(ticket.status),
+            "messages": [message_json(m) for m in messages]}
