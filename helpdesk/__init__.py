@@ -124,9 +124,18 @@ def register_errorhandlers(app):
     from .errors import DomainError
     from .web import render_error
 
+    from flask import make_response
+
+    def http_error(e, code):
+        resp = make_response(render_error(code, getattr(e, "description", None)))
+        for key, value in (e.get_headers() if hasattr(e, "get_headers") else []):
+            if key.lower() != "content-type":  # keep Allow, Retry-After, WWW-Authenticate...
+                resp.headers[key] = value
+        return resp
+
     app.register_error_handler(DomainError, lambda e: render_error(e.status_code, e.message))
-    for code in (400, 403, 404, 405, 409, 413, 429, 500):
-        app.register_error_handler(code, lambda e, code=code: render_error(code, getattr(e, "description", None)))
+    for code in (400, 401, 403, 404, 405, 409, 413, 429, 500):
+        app.register_error_handler(code, lambda e, code=code: http_error(e, code))
 
 
 def register_commands(app):

@@ -236,3 +236,8 @@ def test_customer_sidebar_lists_other_tickets(app, make, world, client, auth):
     auth.login(world["agent"])
     page = client.get(f"/tickets/{a.number}").get_data(as_text=True)
     assert f"#{b.number}</a> Email bounce" in page
+
+
+def test_405_keeps_allow_header(app, client):
+    r = client.delete("/login")
+    assert r.status_code == 405 and "POST" in r.headers["Allow"]
