@@ -13,7 +13,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from helpdesk.extensions import db
-from helpdesk.tickets import services
+from helpdesk.tickets import services, states
 from helpdesk.tickets.models import Message, Ticket
 from helpdesk.timeutil import utcnow
 from helpdesk.web import STATUS_LABELS
@@ -84,6 +84,10 @@ def _seed(make):
            queue=tech, channel="email", priority="urgent")
     ticket(siti, "Iklan Google Ads tidak tampil setelah top-up saldo",
            "Saldo iklan sudah kami top-up Rp 2.000.000 tapi iklan belum muncul juga.", 3, queue=cs, channel="social")
+    done = ticket(budi, "Pemasangan sertifikat SSL untuk tokobatikayu.co.id",
+                  "Mohon dipasangkan SSL supaya website kami tidak ditandai 'Not secure'.", 24 * 12, queue=tech)
+    services.add_agent_message(done.id, colleague.id, status="resolved", now=now - timedelta(days=11),
+                               body_text="SSL Let's Encrypt sudah terpasang dan diperpanjang otomatis.")
     main = ticket(budi, MAIN_SUBJECT, MAIN_BODY, 1, queue=tech, channel="email", priority="high")
     ticket(yuni, "Tagihan hosting terdebet dua kali", "Bulan ini saya ditagih dua kali untuk paket hosting.", 2,
            queue=billing, channel="email")  # not in Rina's queues: she must not see it
@@ -151,8 +155,9 @@ def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser):
 
     seed = _seed(make)
     number = seed["main_number"]
-    visible = db.session.execute(
-        select(Ticket.id).where(Ticket.queue_id.in_(services.queue_ids_of(seed["agent"].id)))).scalars().all()
+    visible = db.session.execute(  # open tickets in her queues: what "All open" counts
+        select(Ticket.id).where(Ticket.queue_id.in_(services.queue_ids_of(seed["agent"].id)),
+                                Ticket.status.in_(states.OPEN_STATUSES))).scalars().all()
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US",
@@ -190,6 +195,8 @@ def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser):
         expect(thread.get_by_text("500 Internal Server Error", exact=False)).to_be_visible()
         expect(thread.get_by_text("Budi Santoso").first).to_be_visible()
         expect(page.locator("#ticket-status")).to_have_text(_label("new"))
+        expect(page.get_by_role("link", name="Budi Santoso")).to_be_visible()  # the customer sidebar
+        expect(page.get_by_text("Pemasangan sertifikat SSL untuk tokobatikayu.co.id")).to_be_visible()
         watch.assert_clean("the ticket page")
         shot("03-ticket")
 
