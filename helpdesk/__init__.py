@@ -8,7 +8,7 @@ from config import DEFAULT_SECRET, BASE_DIR
 
 from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
-# Routes that skip session CSRF, each with its reason. tests/test_routes_matrix.py checks this
+# Routes that skip session CSRF, each with its reason. tests/integration/test_security.py checks this
 # list against app.url_map, so an exemption cannot appear or vanish unnoticed.
 CSRF_EXEMPT = {
     "api.": "JSON API v1: token auth in the Authorization header, no cookies, so no CSRF risk.",

@@ -15,6 +15,11 @@ STATUS_LABELS = {
 PRIORITY_LABELS = {"low": _l("Low"), "normal": _l("Normal"), "high": _l("High"), "urgent": _l("Urgent")}
 CHANNEL_LABELS = {"email": _l("Email"), "web": _l("Web form"), "phone": _l("Phone"), "walk_in": _l("Walk-in"),
                   "chat": _l("Chat"), "social": _l("Social media")}
+EVENT_LABELS = {
+    "created": _l("created"), "status": _l("status"), "priority": _l("priority"), "assignee": _l("assignee"),
+    "queue": _l("queue"), "tags": _l("tags"), "merge": _l("merged"), "follow_up": _l("follow-up ticket"),
+    "customer_replied": _l("customer replied"), "customer_merge": _l("customers merged"),
+}
 ROLE_LABELS = {"admin": _l("Admin"), "customer_support": _l("Customer Support"),
                "technical_support": _l("Technical Support"), "billing": _l("Billing"), "marketing": _l("Marketing")}
 
@@ -82,5 +87,5 @@ def install_template_helpers(app):
 
     app.jinja_env.globals.update(
         STATUS_LABELS=STATUS_LABELS, PRIORITY_LABELS=PRIORITY_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
-        ROLE_LABELS=ROLE_LABELS, get_locale=get_locale,
+        ROLE_LABELS=ROLE_LABELS, EVENT_LABELS=EVENT_LABELS, get_locale=get_locale,
     )

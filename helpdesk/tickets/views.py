@@ -9,6 +9,7 @@ from ..customers import services as customer_services
 from ..customers.services import customer_ticket_summary
 from ..errors import Conflict, DomainError
 from ..extensions import db
+from ..web import STATUS_LABELS
 from . import listing, services, states, storage
 from .forms import (
     AssignForm, BulkForm, CallForm, MergeForm, PriorityForm, ReplyForm, StatusForm, TagsForm, TransferForm,
@@ -86,11 +87,11 @@ def _render_ticket(ticket, user, reply_form=None, conflict=None, status_code=200
     queues = db.session.execute(select(Queue).order_by(Queue.name)).scalars().all()
     targets = states.allowed_targets(ticket.status)
     reply_form = reply_form or ReplyForm()
-    reply_form.status.choices = [("", _("(unchanged)"))] + [(s, s) for s in targets]
+    reply_form.status.choices = [("", _("(unchanged)"))] + [(s, STATUS_LABELS[s]) for s in targets]
     if not reply_form.seen_last_message_id.data:
         reply_form.seen_last_message_id.data = str(messages[-1].id) if messages else "0"
     status_form = StatusForm()
-    status_form.status.choices = [(s, s) for s in targets]
+    status_form.status.choices = [(s, STATUS_LABELS[s]) for s in targets]
     tags_form = TagsForm(tags=", ".join(ticket.tag_names))
     priority_form = PriorityForm(priority=ticket.priority)
     return render_template(

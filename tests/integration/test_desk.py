@@ -168,7 +168,7 @@ def test_audit_trail_shown_on_ticket_page(app, make, world, client, auth):
     db.session.commit()
     auth.login(world["agent"])
     page = client.get(f"/tickets/{t.number}").get_data(as_text=True)
-    assert re.search(r"priority: normal → high", page)
+    assert re.search(r"priority: Normal → High", page)
 
 
 def test_phone_call_for_new_and_existing_customer(app, make, world, client, auth):
