@@ -34,6 +34,7 @@ class Config:
         self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
         self.HELPDESK_CORPORA = os.environ.get("HELPDESK_CORPORA", str(BASE_DIR.parent / "shared" / "corpora"))
         self.ATTACHMENT_DIR = os.environ.get("ATTACHMENT_DIR", str(Path(self.INSTANCE_PATH) / "attachments"))
+        self.RAW_MAIL_DIR = os.environ.get("RAW_MAIL_DIR", str(Path(self.INSTANCE_PATH) / "raw-mail"))
         self.MAX_ATTACHMENT_BYTES = _int("MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024)
         self.MAX_CONTENT_LENGTH = _int("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
         self.AUTO_CLOSE_DAYS = _int("AUTO_CLOSE_DAYS", 7)

@@ -1,4 +1,4 @@
-"""flask CLI commands: seed-demo, users, jobs status, search reindex."""
+"""flask CLI commands: seed-demo, users, jobs (status, sweep, retry), search reindex, backup, restore."""
 import json
 import random
 from datetime import timedelta
@@ -191,11 +191,17 @@ def register(app):
             click.echo(json.dumps(st, default=str))
             return
         click.echo(f"redis: {st['redis']}")
+        if st["workers"] is not None:
+            click.echo(f"workers: {st['workers']}  rq cron schedulers: {st['cron_schedulers']}")
+            if st["cron_schedulers"] > 1:
+                click.echo("warning: more than one `rq cron` is running; exactly one should run")
         for name, q in st["queues"].items():
             click.echo(f"queue {name}: queued={q['queued']} started={q['started']} scheduled={q['scheduled']} failed={q['failed']}")
-        click.echo(f"outbox: pending={st['outbox_pending']} unpushed={st['outbox_unpushed']}")
-        for job in st.get("failed_jobs", []):
-            click.echo(f"failed {job['id']} {job['func']}{tuple(job['args'])}: {job['error'].strip().splitlines()[-1:]}")
+        click.echo(f"outbox: pending={st['outbox_pending']} unpushed={st['outbox_unpushed']} "
+                   f"failing={st['outbox_failing']}")
+        for job in st["failed_jobs"]:
+            last = (job["error"].strip().splitlines() or [""])[-1]
+            click.echo(f"failed {job['id']} [{job['queue']}] {job['func']}{tuple(job['args'])}: {last}")
 
     @jobs_cli.command("sweep")
     def jobs_sweep_cmd():
@@ -203,6 +209,18 @@ def register(app):
         from .jobs import sweep_outbox
 
         click.echo(f"pushed {sweep_outbox()}")
+
+    @jobs_cli.command("retry")
+    @click.argument("outbox_ids", nargs=-1, type=int)
+    @click.option("--all-failed", is_flag=True, help="Every outbox job not done whose last attempt failed.")
+    def jobs_retry_cmd(outbox_ids, all_failed):
+        """Push outbox jobs again (after fixing what made them fail)."""
+        from .jobs import failed_ids, push
+
+        ids = list(outbox_ids) + (failed_ids() if all_failed else [])
+        if not ids:
+            raise click.UsageError("give outbox ids or --all-failed")
+        click.echo(f"pushed {push(ids)}")
 
     @search_cli.command("reindex")
     def reindex_cmd():
@@ -218,6 +236,51 @@ def register(app):
                 db.session.commit()
         db.session.commit()
         click.echo(f"reindexed {n}")
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(file_okay=False))
+    def backup_cmd(path):
+        """Consistent copy of the database, attachments and raw mail into PATH, while the app runs."""
+        from .backup import BackupError, backup, pg_dump_hint
+
+        try:
+            manifest = backup(path)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        dbinfo = manifest["database"]
+        if dbinfo["file"]:
+            click.echo(f"database: {dbinfo['file']} {dbinfo['bytes']} bytes sha256={dbinfo['sha256']} "
+                       f"counts={json.dumps(dbinfo['counts'], sort_keys=True)}")
+        else:
+            click.echo(f"database: {dbinfo['engine']} is NOT copied by this command. Use pg_dump:")
+            click.echo(f"  {pg_dump_hint(path)}")
+        for key in ("attachments", "raw_mail"):
+            info = manifest[key]
+            state = "missing (nothing to copy)" if info.get("missing") else \
+                f"{info['files']} files, {info['bytes']} bytes, {info['copied']} copied"
+            click.echo(f"{key}: {state}")
+            if info["mismatched"]:
+                click.echo(f"warning: {len(info['mismatched'])} attachment(s) do not match their hash: "
+                           + ", ".join(info["mismatched"][:10]))
+        click.echo(f"manifest: {path}/manifest.json (check files with: cd {path} && sha256sum -c SHA256SUMS)")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, file_okay=False))
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def restore_cmd(path, yes):
+        """Put a `flask backup` back (embedded SQLite; stop the app first). The current db is kept aside."""
+        from .backup import BackupError, restore
+
+        if not yes:
+            click.confirm(f"Replace the database with the backup in {path}?", abort=True)
+        try:
+            summary = restore(path)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        if summary["saved_previous"]:
+            click.echo(f"previous database kept as {summary['saved_previous']}")
+        click.echo(f"restored {summary['database']} counts={json.dumps(summary['counts'], sort_keys=True)}; "
+                   f"files copied back: attachments={summary['attachments']} raw-mail={summary['raw-mail']}")
 
     app.cli.add_command(users_cli)
     app.cli.add_command(jobs_cli)

@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 QUEUES = ("mail", "sla", "default")
 RETRY_INTERVALS = [10, 30, 120, 600, 1800]
 STALE_PUSH = timedelta(minutes=15)
+FAILURE_TTL = 7 * 24 * 3600
+
+
+def rq_job_id(outbox_id):
+    """The RQ job id of an outbox row: fixed, so pushing a row twice replaces rather than duplicates."""
+    return f"outbox-{outbox_id}"
 
 
 class OutboxJob(db.Model):
@@ -49,7 +55,7 @@ class OutboxJob(db.Model):
 
     @property
     def rq_id(self):
-        return f"outbox-{self.id}"
+        return rq_job_id(self.id)
 
 
 # ---------------------------------------------------------------- Redis connection
@@ -95,7 +101,10 @@ def enqueue(func, *args, queue="default"):
 def _after_commit(session):
     ids = session.info.pop("outbox_ids", None)
     if ids and has_app_context():
-        push(ids)
+        try:
+            push(ids)
+        except Exception:  # the commit succeeded: never turn it into an error; the sweep pushes later
+            log.exception("outbox: push after commit failed, %d job(s) left for the sweep", len(ids))
 
 
 def _after_soft_rollback(session, _previous_transaction):
@@ -123,6 +132,8 @@ def push(ids):
             select(OutboxJob.id, OutboxJob.queue).where(OutboxJob.id.in_(ids), OutboxJob.done_at.is_(None))
         ).all()
     pushed = []
+    retries = current_app.config.get("JOB_MAX_RETRIES", 5)
+    retry = Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries > 0 else None
     try:
         redis = get_redis()
         with redis.pipeline() as pipe:
@@ -130,10 +141,10 @@ def push(ids):
                 Queue(qname, connection=redis).enqueue(
                     "helpdesk.jobs.execute",
                     row_id,
-                    job_id=f"outbox-{row_id}",
-                    retry=Retry(max=current_app.config.get("JOB_MAX_RETRIES", 5), interval=RETRY_INTERVALS),
+                    job_id=rq_job_id(row_id),
+                    retry=retry,
                     result_ttl=3600,
-                    failure_ttl=7 * 24 * 3600,
+                    failure_ttl=FAILURE_TTL,
                     pipeline=pipe,
                 )
                 pushed.append(row_id)
@@ -148,21 +159,44 @@ def push(ids):
 
 
 def sweep_outbox(now=None, batch=None):
-    """Push rows never pushed, and re-push rows pushed long ago whose RQ job has vanished."""
+    """Push rows never pushed, and re-push rows pushed long ago whose RQ job has vanished.
+
+    A row whose attempts are used up (its job sits in RQ's failed registry, then expires) is left
+    alone: `flask jobs retry` pushes it again once the cause is fixed.
+    """
     now = now or utcnow()
     batch = batch or current_app.config.get("OUTBOX_BATCH", 500)
+    max_attempts = current_app.config.get("JOB_MAX_RETRIES", 5) + 1
     with db.engine.connect() as conn:
         never = conn.execute(
             select(OutboxJob.id).where(OutboxJob.done_at.is_(None), OutboxJob.pushed_at.is_(None))
             .order_by(OutboxJob.id).limit(batch)
         ).scalars().all()
         stale = conn.execute(
-            select(OutboxJob.id).where(OutboxJob.done_at.is_(None), OutboxJob.pushed_at < now - STALE_PUSH)
+            select(OutboxJob.id).where(OutboxJob.done_at.is_(None), OutboxJob.pushed_at < now - STALE_PUSH,
+                                       OutboxJob.attempts < max_attempts)
             .order_by(OutboxJob.id).limit(batch)
         ).scalars().all()
-    redis = get_redis()
-    lost = [i for i in stale if not Job.exists(f"outbox-{i}", connection=redis)]
+    lost = []
+    if stale:
+        try:
+            with get_redis().pipeline(transaction=False) as pipe:
+                for i in stale:
+                    pipe.exists(Job.key_for(rq_job_id(i)))
+                lost = [i for i, exists in zip(stale, pipe.execute()) if not exists]
+        except (RedisError, OSError) as exc:
+            log.warning("outbox sweep: Redis unavailable: %s", exc)
+            return 0
     return push(never + lost)
+
+
+def failed_ids(limit=1000):
+    """Outbox rows not done whose last attempt failed, oldest first."""
+    with db.engine.connect() as conn:
+        return conn.execute(
+            select(OutboxJob.id).where(OutboxJob.done_at.is_(None), OutboxJob.last_error.is_not(None))
+            .order_by(OutboxJob.id).limit(limit)
+        ).scalars().all()
 
 
 # ---------------------------------------------------------------- running a job
@@ -170,50 +204,74 @@ def sweep_outbox(now=None, batch=None):
 _worker_app = None
 
 
-@contextmanager
-def app_context():
-    """The current app context, or one of an app created once per worker process."""
+def worker_app():
+    """This process's app for running jobs, created once (rq workers preload it before forking)."""
     global _worker_app
-    if has_app_context():
-        yield current_app
-        return
     if _worker_app is None:
         from config import config_from_env
 
         from . import create_app
 
         _worker_app = create_app(config_from_env())
-    with _worker_app.app_context():
-        yield _worker_app
+    return _worker_app
+
+
+def after_fork():
+    """In a forked work horse: forget database connections inherited from the parent process."""
+    if _worker_app is not None:
+        with _worker_app.app_context():
+            db.engine.dispose(close=False)
+
+
+@contextmanager
+def app_context():
+    """The current app context, or one of this process's worker app."""
+    if has_app_context():
+        yield current_app
+        return
+    with worker_app().app_context():
+        yield current_app
+
+
+def _record_failure(outbox_id, error):
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(OutboxJob).where(OutboxJob.id == outbox_id)
+            .values(attempts=OutboxJob.attempts + 1, last_error=error[-4000:])
+        )
 
 
 def execute(outbox_id):
-    """The RQ entry point: run one outbox job once. Safe to run twice."""
+    """The RQ entry point: run one outbox job once. Safe to run twice, also concurrently.
+
+    The row is marked done by a conditional UPDATE in the job's own transaction: if another run
+    marked it first, this run's database work is rolled back instead of committed twice.
+    """
     with app_context():
-        row = db.session.get(OutboxJob, outbox_id)
-        if row is None or row.done_at is not None:
-            db.session.rollback()
-            return "skipped"
-        func = import_string(row.func)
         try:
-            result = func(*row.args)
             row = db.session.get(OutboxJob, outbox_id)
-            row.attempts += 1
-            row.done_at = utcnow()
-            row.last_error = None
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            err = traceback.format_exc(limit=5)
-            with db.engine.begin() as conn:
-                conn.execute(
-                    update(OutboxJob).where(OutboxJob.id == outbox_id)
-                    .values(attempts=OutboxJob.attempts + 1, last_error=err[-4000:])
-                )
-            raise
+            if row is None or row.done_at is not None:
+                db.session.rollback()
+                return "skipped"
+            func, args = import_string(row.func), list(row.args or ())
+            try:
+                result = func(*args)
+                claimed = db.session.execute(
+                    update(OutboxJob).where(OutboxJob.id == outbox_id, OutboxJob.done_at.is_(None))
+                    .values(done_at=utcnow(), attempts=OutboxJob.attempts + 1, last_error=None)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed != 1:
+                    db.session.rollback()
+                    return "skipped"
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                _record_failure(outbox_id, traceback.format_exc(limit=5))
+                raise
+            return result
         finally:
             db.session.remove()
-        return result
 
 
 # ---------------------------------------------------------------- periodic entry points (rq cron)
@@ -229,16 +287,22 @@ def cron_auto_close():
     with app_context():
         from .tickets.services import auto_close_resolved
 
-        n = auto_close_resolved(utcnow())
-        db.session.commit()
+        try:
+            n = auto_close_resolved(utcnow())
+            db.session.commit()
+        finally:
+            db.session.remove()
         return n
 
 
 def status(app=None):
-    """Queue depths, failed jobs and outbox backlog, for `flask jobs status` and the admin page."""
+    """Queue depths, workers, failed jobs and outbox backlog, for `flask jobs status`."""
+    from rq import Worker
+    from rq.cron import CronScheduler
+    from rq.exceptions import NoSuchJobError
     from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-    out = {"queues": {}, "redis": "ok"}
+    out = {"queues": {}, "redis": "ok", "workers": None, "cron_schedulers": None, "failed_jobs": []}
     try:
         redis = get_redis(app)
         for name in QUEUES:
@@ -249,21 +313,25 @@ def status(app=None):
                 "scheduled": ScheduledJobRegistry(queue=q).count,
                 "failed": FailedJobRegistry(queue=q).count,
             }
-        failed = []
+        out["workers"] = Worker.count(connection=redis)
+        out["cron_schedulers"] = len(CronScheduler.all(redis))
         for name in QUEUES:
             reg = FailedJobRegistry(queue=Queue(name, connection=redis))
             for job_id in reg.get_job_ids(0, 19):
-                job = Job.fetch(job_id, connection=redis)
-                failed.append({"id": job_id, "queue": name, "func": job.func_name, "args": list(job.args or ()),
-                               "error": (job.latest_result().exc_string if job.latest_result() else "")[-500:]})
-        out["failed_jobs"] = failed
+                try:
+                    job = Job.fetch(job_id, connection=redis)
+                except NoSuchJobError:
+                    continue
+                result = job.latest_result()
+                out["failed_jobs"].append({"id": job_id, "queue": name, "func": job.func_name,
+                                           "args": list(job.args or ()),
+                                           "error": ((result.exc_string if result else "") or "")[-500:]})
     except (RedisError, OSError) as exc:
         out["redis"] = f"unavailable: {exc}"
     with db.engine.connect() as conn:
-        out["outbox_unpushed"] = conn.execute(
-            select(db.func.count()).select_from(OutboxJob).where(OutboxJob.done_at.is_(None), OutboxJob.pushed_at.is_(None))
-        ).scalar()
-        out["outbox_pending"] = conn.execute(
-            select(db.func.count()).select_from(OutboxJob).where(OutboxJob.done_at.is_(None))
-        ).scalar()
+        pending = OutboxJob.done_at.is_(None)
+        count = select(db.func.count()).select_from(OutboxJob)
+        out["outbox_pending"] = conn.execute(count.where(pending)).scalar()
+        out["outbox_unpushed"] = conn.execute(count.where(pending, OutboxJob.pushed_at.is_(None))).scalar()
+        out["outbox_failing"] = conn.execute(count.where(pending, OutboxJob.last_error.is_not(None))).scalar()
     return out

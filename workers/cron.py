@@ -1,0 +1,12 @@
+"""`rq cron` configuration. Run exactly one scheduler per deployment:
+
+    rq cron workers/cron.py --url "$REDIS_URL"
+
+Every entry is an idempotent sweep, so a missed or doubled tick does no harm.
+"""
+from rq import cron
+
+from helpdesk.jobs import cron_auto_close, cron_sweep_outbox
+
+cron.register(cron_sweep_outbox, "default", interval=30, result_ttl=300, failure_ttl=24 * 3600)
+cron.register(cron_auto_close, "default", interval=10 * 60, result_ttl=3600, failure_ttl=24 * 3600)
