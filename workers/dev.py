@@ -32,7 +32,7 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived."""
 
 
-class ChildFailed(Exception):
+class RunError(Exception):
     """A step or a child process failed; the message says which."""
 
 
@@ -44,10 +44,9 @@ class Supervisor:
     """Owns the lock, the embedded Redis and the three long-running children."""
 
     def __init__(self):
-        os.environ.setdefault("HELPDESK_ENV", "dev")
-        from config import config_from_env
+        from config import DevConfig
 
-        self.config = config_from_env()
+        self.config = DevConfig()  # the children run with HELPDESK_ENV=dev too
         self.instance = Path(self.config.INSTANCE_PATH).resolve()
         self.port = self.config.PORT
         self.lock = RunLock(self.instance)
@@ -105,7 +104,7 @@ class Supervisor:
             try:
                 s.bind(("127.0.0.1", self.port))
             except OSError as exc:
-                raise ChildFailed(f"Port {self.port} on 127.0.0.1 is in use ({exc.strerror}). "
+                raise RunError(f"Port {self.port} on 127.0.0.1 is in use ({exc.strerror}). "
                                   f"Stop what uses it or choose another: PORT=5001 make run") from None
 
     def flask(self, *args):
@@ -113,7 +112,7 @@ class Supervisor:
         say("$ flask " + " ".join(args))
         proc = subprocess.run(cmd, cwd=ROOT, env=self.child_env(), stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
-            raise ChildFailed(f"`flask {' '.join(args)}` failed with exit code {proc.returncode} (see above).")
+            raise RunError(f"`flask {' '.join(args)}` failed with exit code {proc.returncode} (see above).")
 
     def spawn(self, name, cmd):
         # Own process group: a Ctrl-C in the terminal reaches only this supervisor, which stops the
@@ -133,7 +132,7 @@ class Supervisor:
     def check_children(self):
         for name, proc in self.children.items():
             if proc.poll() is not None:
-                raise ChildFailed(f"The {name} process (pid {proc.pid}) exited unexpectedly with code "
+                raise RunError(f"The {name} process (pid {proc.pid}) exited unexpectedly with code "
                                   f"{proc.returncode}; stopping everything. See its output above.")
         self.snapshot()
 
@@ -159,7 +158,7 @@ class Supervisor:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        raise ChildFailed(f"The web app did not answer on {url} within {READY_TIMEOUT} s.")
+        raise RunError(f"The web app did not answer on {url} within {READY_TIMEOUT} s.")
 
     def banner(self):
         from helpdesk.cli import DEMO_AGENTS, DEMO_PASSWORD
@@ -238,7 +237,7 @@ class Supervisor:
             say(f"{exc} received: stopping.")
         except Exception as exc:  # noqa: BLE001 — report it clearly, then clean up
             self.stopping = True
-            say(f"ERROR: {exc}" if isinstance(exc, ChildFailed) else f"ERROR: {type(exc).__name__}: {exc}")
+            say(f"ERROR: {exc}" if isinstance(exc, RunError) else f"ERROR: {type(exc).__name__}: {exc}")
             code = 1
         finally:
             self.shutdown()
