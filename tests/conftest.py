@@ -96,6 +96,7 @@ def make_config(database_url, redis_url, tmp_root, **overrides):
     """TestConfig pointing at the test servers; CSRF off unless asked for."""
     base = dict(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url,
                 INSTANCE_PATH=str(tmp_root / "instance"), ATTACHMENT_DIR=str(tmp_root / "attachments"),
+                RAW_MAIL_DIR=str(tmp_root / "raw-mail"),
                 WTF_CSRF_ENABLED=False)
     base.update(overrides)
     return TestConfig(**base)
