@@ -1,13 +1,16 @@
 """Admin pages: agents (invite, edit, deactivate, resets), queues, canned responses, job status."""
 import re
+import time
 from urllib.parse import urlsplit
 
 import pyotp
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from helpdesk.admin import services as admin_services
 from helpdesk.auth import services as accounts
+from helpdesk.auth import tokens
 from helpdesk.auth.models import User
 from helpdesk.errors import DomainError
 from helpdesk.extensions import db, mail
@@ -148,6 +151,20 @@ def test_invited_admin_must_set_up_two_factor_at_first_login(app, client, admin,
     resp = invitee.post("/login", data={"email": "boss@example.com", "password": NEW_PASSWORD})
     assert urlsplit(resp.headers["Location"]).path == "/login/2fa-setup"
     assert invitee.get("/").status_code == 302
+
+
+def test_invite_link_expires(app, client, make):
+    user = make.user(password_hash=None)
+    db.session.commit()
+    link = "/invite/" + tokens.make_link_token(user, "invite")
+    max_age = app.config["INVITE_MAX_AGE"]
+    with time_machine.travel(time.time() + max_age - 60, tick=False):
+        assert client.get(link).status_code == 200
+    with time_machine.travel(time.time() + max_age + 60, tick=False):
+        resp = client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+        assert resp.status_code == 400 and "expired" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).password_hash is None
 
 
 def test_invite_form_rejected_keeps_what_was_typed(app, client, make, admin):

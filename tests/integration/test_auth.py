@@ -68,6 +68,7 @@ def test_login_ok_and_fail(app, client, make):
     resp = login(client, agent.email, "wrong-password-1")
     assert resp.status_code == 200
     assert "Wrong email or password" in resp.get_data(as_text=True)
+    assert f'value="{agent.email}"' in resp.get_data(as_text=True)  # the typed email stays
     assert not is_logged_in(client)
     resp = login(client, agent.email.upper())
     assert resp.status_code == 302 and path_of(resp) == "/"
