@@ -43,6 +43,8 @@ class Config:
         self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or None
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_HEADERS_ENABLED = True
+        # Keep limiting per process while Redis is unreachable, instead of letting everything through.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
         self.INVITE_MAX_AGE = _int("INVITE_MAX_AGE", 7 * 24 * 3600)
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")
