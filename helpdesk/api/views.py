@@ -136,6 +136,7 @@ def get_ticket(number):
 @bp.patch("/tickets/<int:number>")
 def update_ticket(number):
     """Change status, priority, tags, queue (with a handover note) and assignee, all or nothing."""
+    ticket = _ticket(number)  # visibility first: an invisible ticket is 404 whatever the body
     data = parsing.json_body(_fields("TicketUpdate"))
     if "note" in data and "queue" not in data:
         raise parsing.BadRequest("'note' is the handover note of a queue change; send it with 'queue'.",
@@ -143,7 +144,6 @@ def update_ticket(number):
     if not data:
         raise parsing.BadRequest("Nothing to change: send status, priority, tags, queue or assignee.")
     user_id = auth.current_user_id()
-    ticket = _ticket(number)
     if "status" in data:
         services.change_status(ticket.id, user_id, parsing.get_field(data, "status", str, choices=states.STATUSES))
     if "priority" in data:
@@ -164,8 +164,8 @@ def update_ticket(number):
 @bp.post("/tickets/<int:number>/messages")
 def add_message(number):
     """A public reply to the customer or an internal note, optionally changing the status."""
-    data = parsing.json_body(_fields("MessageCreate"))
     ticket = _ticket(number)
+    data = parsing.json_body(_fields("MessageCreate"))
     msg = services.add_agent_message(
         ticket.id, auth.current_user_id(),
         kind=parsing.get_field(data, "kind", str, default="reply", choices=("reply", "note")),

@@ -6,6 +6,7 @@ from sqlalchemy import func, or_, select
 
 from ..errors import DomainError
 from ..extensions import db
+from ..web import roles_required
 from . import services
 from .forms import CustomerForm, MergeCustomerForm
 from .models import Customer, CustomerEmail
@@ -59,6 +60,7 @@ def show(customer_id):
 
 
 @bp.route("/<int:customer_id>/merge", methods=["POST"])
+@roles_required("admin", "customer_support")
 def merge(customer_id):
     """Merge this customer into another (emails, tickets and history move)."""
     form = MergeCustomerForm()

@@ -1,0 +1,237 @@
+"""Authorisation matrix: every route of app.url_map x every role, plus anonymous.
+
+The expected access of each endpoint is declared in ACCESS. A route that is not in ACCESS fails
+test_every_route_is_in_the_matrix, so a new route cannot ship without a decision about who may
+use it.
+"""
+import io
+
+import pytest
+from sqlalchemy import select
+
+from helpdesk.auth.models import ROLES
+from helpdesk.auth.services import create_api_token
+from helpdesk.extensions import db
+from helpdesk.tickets import services
+from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
+
+ROLE_NAMES = ("anonymous",) + ROLES
+
+# public: anyone (outcome may be a form, a redirect or a "bad link" page, never 401/403/5xx)
+# agent: any logged-in agent; anonymous is sent to the login page
+# ticket: agents who can see the Technical Support ticket (its queue's members, admins): others 404
+# admin: the admin role only (403 for the other roles)
+# customer_admin: admin or customer_support (merging customers)
+# api / api_ticket / api_create: token auth; anonymous 401; api_ticket like `ticket`;
+#   api_create needs membership of the target queue (403 otherwise)
+ACCESS = {
+    "static": "public",
+    "auth.login": "public",
+    "auth.logout": "public",
+    "auth.forgot_password": "public",
+    "auth.reset_password": "public",
+    "auth.accept_invite": "public",
+    "auth.two_factor": "public",
+    "auth.two_factor_setup": "public",
+    "auth.account": "agent",
+    "auth.two_factor_disable": "agent",
+    "tickets.index": "agent",
+    "tickets.new_call": "agent",
+    "tickets.bulk": "agent",
+    "tickets.show": "ticket",
+    "tickets.add_message": "ticket",
+    "tickets.set_status": "ticket",
+    "tickets.set_priority": "ticket",
+    "tickets.set_assignee": "ticket",
+    "tickets.set_tags": "ticket",
+    "tickets.transfer": "ticket",
+    "tickets.merge": "ticket",
+    "tickets.attachment": "ticket",
+    "customers.index": "agent",
+    "customers.show": "agent",
+    "customers.merge": "customer_admin",
+    "admin.index": "admin",
+    "admin.agents": "admin",
+    "admin.agent": "admin",
+    "admin.agent_action": "admin",
+    "admin.invite": "admin",
+    "admin.queues": "admin",
+    "admin.queue": "admin",
+    "admin.queue_lead": "admin",
+    "admin.queue_add_member": "admin",
+    "admin.queue_remove_member": "admin",
+    "admin.canned": "admin",
+    "admin.canned_new": "admin",
+    "admin.canned_edit": "admin",
+    "admin.canned_delete": "admin",
+    "admin.jobs_status": "admin",
+    "api.openapi": "public",
+    "api.list_tickets": "api",
+    "api.get_ticket": "api_ticket",
+    "api.add_message": "api_ticket",
+    "api.update_ticket": "api_ticket",
+    "api.download_attachment": "api_ticket",
+    "api.create_ticket": "api_create",
+}
+
+ROLE_QUEUE = {"customer_support": "customer-support", "technical_support": "technical-support",
+              "billing": "billing", "marketing": "marketing"}
+
+
+def allowed(rule, role):
+    """True when `role` may use an endpoint with this access rule."""
+    if rule == "public":
+        return True
+    if role == "anonymous":
+        return False
+    if rule in ("agent", "api"):
+        return True
+    if rule in ("ticket", "api_ticket", "api_create"):
+        return role in ("admin", "technical_support")
+    if rule == "admin":
+        return role == "admin"
+    if rule == "customer_admin":
+        return role in ("admin", "customer_support")
+    raise AssertionError(rule)
+
+
+def test_every_route_is_in_the_matrix(app):
+    endpoints = {r.endpoint for r in app.url_map.iter_rules()}
+    assert sorted(endpoints - set(ACCESS)) == [], "new routes need an entry in ACCESS"
+    assert sorted(set(ACCESS) - endpoints) == [], "ACCESS names routes that no longer exist"
+
+
+@pytest.fixture
+def world(app, make):
+    queues = {slug: make.queue(slug=slug, name=slug.replace("-", " ").title()) for slug in ROLE_QUEUE.values()}
+    users = {"admin": make.user(roles=["admin"], email="admin@matrix.example.com")}
+    for role, slug in ROLE_QUEUE.items():
+        users[role] = make.user(roles=[role], queues=[queues[slug]], email=f"{role}@matrix.example.com")
+    spare = make.user(roles=["marketing"], email="spare@matrix.example.com")
+    cust = make.customer()
+    other = make.customer()
+    ticket = make.ticket(queue=queues["technical-support"], customer=cust, subject="Matrix ticket",
+                         files=[("log.txt", "text/plain", b"secret log")])
+    att = db.session.execute(select(Attachment).where(Attachment.ticket_id == ticket.id)).scalar_one()
+    canned = CannedResponse(queue_id=queues["technical-support"].id, title="Hi", body="Halo {customer_name}")
+    db.session.add(canned)
+    tokens = {role: create_api_token(u.id) for role, u in users.items()}
+    db.session.commit()
+    return {
+        "users": {r: u.email for r, u in users.items()},
+        "tokens": tokens,
+        "values": {"number": ticket.number, "attachment_id": att.id, "customer_id": other.id,
+                   "user_id": spare.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
+                   "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css"},
+        "ticket_id": ticket.id,
+        "tech_queue": "technical-support",
+    }
+
+
+# Requests that change the world for the requests after them run last.
+LAST = ("admin.canned_delete", "admin.agent_action", "auth.two_factor_disable", "auth.logout")
+
+
+def _requests(app, world):
+    """(endpoint, method, url) for every route, with the world's ids filled in."""
+    out = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint in LAST, LAST.index(r.endpoint)
+                                                                if r.endpoint in LAST else 0, r.endpoint)):
+        values = {arg: world["values"][arg] for arg in rule.arguments}
+        url = rule.build(values, append_unknown=False)[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule.endpoint, method, url))
+    return out
+
+
+# A valid body where the permission depends on it (the target queue of a new ticket).
+BODIES = {("POST", "/api/v1/tickets"): {
+    "customer": {"email": "matrix.customer@example.com", "name": "Matrix"}, "queue": "technical-support",
+    "channel": "phone", "subject": "Dari matrix", "body": "Isi tiket"}}
+
+
+def _call(client, method, url, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if method == "GET":
+        return client.get(url, headers=headers)
+    kwargs = {"json": BODIES.get((method, url), {})} if url.startswith("/api/") else {"data": {}}
+    return client.open(url, method=method, headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_matrix(app, world, auth, client, role):
+    if role != "anonymous":
+        auth.login(world["users"][role])
+    failures = []
+    for endpoint, method, url in _requests(app, world):
+        rule = ACCESS[endpoint]
+        token = world["tokens"].get(role) if rule.startswith("api") and rule != "public" else None
+        resp = _call(client, method, url, token)
+        code = resp.status_code
+        ok = allowed(rule, role)
+        if code >= 500:
+            failures.append(f"{method} {url}: server error {code}")
+        elif ok and code in (401, 403, 404):
+            failures.append(f"{method} {url} ({rule}): {role} should be allowed, got {code}")
+        elif not ok:
+            if rule.startswith("api") and role == "anonymous":
+                good = code == 401
+            elif role == "anonymous":
+                good = code == 302 and "/login" in resp.headers.get("Location", "")
+            elif rule in ("ticket", "api_ticket"):
+                good = code == 404
+            else:
+                good = code in (403, 404)
+            if not good:
+                failures.append(f"{method} {url} ({rule}): {role} should be refused, got {code}")
+    assert failures == [], "\n".join(failures)
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_attachment_of_invisible_ticket_is_never_served(app, world, auth, client, role):
+    if role != "anonymous":
+        auth.login(world["users"][role])
+    aid = world["values"]["attachment_id"]
+    web = client.get(f"/attachments/{aid}")
+    api = client.get(f"/api/v1/attachments/{aid}",
+                     headers={"Authorization": f"Bearer {world['tokens'][role]}"} if role != "anonymous" else {})
+    for resp in (web, api):
+        if role in ("admin", "technical_support"):
+            assert resp.status_code == 200 and resp.data == b"secret log"
+        else:
+            assert resp.status_code in (302, 401, 404) and b"secret log" not in resp.data
+
+
+def test_billing_actions_need_the_billing_role(app, world, auth, client):
+    """Releasing a ticket from pending_billing is a billing action: admin does not imply it."""
+    tid, number = world["ticket_id"], world["values"]["number"]
+    services.change_status(tid, db.session.execute(select(Ticket.assignee_id)).scalar() or
+                           _user_id(world["users"]["admin"]), "pending_billing")
+    db.session.commit()
+    for role in ("technical_support", "admin"):
+        auth.login(world["users"][role])
+        client.post(f"/tickets/{number}/status", data={"status": "open"})
+        r = client.patch(f"/api/v1/tickets/{number}", json={"status": "open"},
+                         headers={"Authorization": f"Bearer {world['tokens'][role]}"})
+        assert r.status_code == 403
+        db.session.expire_all()
+        assert db.session.get(Ticket, tid).status == "pending_billing", role
+        auth.logout()
+    auth.login(world["users"]["billing"])
+    r = client.post(f"/tickets/{number}/status", data={"status": "open"})
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Ticket, tid).status == "open"
+
+
+def _user_id(email):
+    from helpdesk.auth.services import find_user
+
+    return find_user(email).id
+
+
+def test_matrix_world_is_what_it_claims(app, world):
+    """Guard: the ticket really is in Technical Support and has the attachment."""
+    t = db.session.get(Ticket, world["ticket_id"])
+    assert t.queue.slug == world["tech_queue"] and t.message_count == 1
+    assert io.BytesIO(b"secret log").read() == b"secret log"
