@@ -8,13 +8,14 @@ import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Column, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from ..extensions import db
 from . import counts as counts_mod
 from . import search
-from .models import CHANNELS, PRIORITIES, Queue, Tag, Ticket, ticket_tags
+from .models import CHANNELS, DONE_STATUSES, PRIORITIES, Queue, Tag, Ticket, ticket_tags
 from .states import OPEN_STATUSES, STATUSES
 
 SORTS = {
@@ -96,7 +97,7 @@ def decode_cursor(cursor):
 def _conditions(params, user, visibility):
     conds = []
     if visibility is not None:
-        conds.append(visibility)
+        conds.append(_as_filter(visibility))
     if params.view == "mine":
         conds.append(Ticket.assignee_id == user.id)
     elif params.view == "unassigned":
@@ -104,7 +105,7 @@ def _conditions(params, user, visibility):
     elif params.view.startswith("queue:"):
         conds.append(Ticket.queue_id == (params.queue_id or -1))
     if params.status == "":
-        conds.append(Ticket.status.in_(OPEN_STATUSES))
+        conds.append(open_statuses())
     elif params.status != "any":
         conds.append(Ticket.status == params.status)
     if params.priority:
@@ -134,6 +135,33 @@ def _conditions(params, user, visibility):
     return conds
 
 
+def open_statuses():
+    """status NOT IN ('resolved', 'closed') with the values written into the SQL, as in the
+    partial indexes' predicate (models.OPEN_PREDICATE): SQLite uses such an index only when the
+    query repeats its terms literally, and PostgreSQL cannot prove a predicate from parameters in
+    a generic plan. Used together with merged_into_id IS NULL, the predicate's other term."""
+    return Ticket.status.notin_([literal_column(f"'{s}'") for s in DONE_STATUSES])
+
+
+def _as_filter(clause):
+    """On SQLite, the same condition over `+column` (a no-op that no index serves).
+
+    SQLite has no statistics unless someone runs ANALYZE, and then answers an OR of indexed
+    terms (the visibility clause: assignee = me OR queue IN mine) by collecting every matching
+    ticket and sorting them all. As a plain filter, the page walks the ordered index of the view
+    and stops after one page. PostgreSQL keeps statistics and plans this well by itself.
+    """
+    if db.session.get_bind().dialect.name != "sqlite":
+        return clause
+
+    def unindexed(element):
+        if isinstance(element, Column) and element.table is Ticket.__table__:
+            return search.unindexed(element)
+        return None
+
+    return replacement_traverse(clause, {}, unindexed)
+
+
 def list_tickets(params, user, visibility):
     """One page of tickets for this agent, plus a count that does not scan the table."""
     if params.view.startswith("queue:") and params.queue_id is None:
@@ -146,8 +174,9 @@ def list_tickets(params, user, visibility):
         cur = decode_cursor(params.cursor)
         if cur:
             val, tid = cur
-            stmt = stmt.where(or_(col < val, and_(col == val, Ticket.id < tid)) if desc
-                              else or_(col > val, and_(col == val, Ticket.id > tid)))
+            # A row-value comparison: both databases turn it into one index range.
+            key = tuple_(col, Ticket.id)
+            stmt = stmt.where(key < tuple_(val, tid) if desc else key > tuple_(val, tid))
     order = (col.desc(), Ticket.id.desc()) if desc else (col.asc(), Ticket.id.asc())
     stmt = stmt.order_by(*order).limit(params.page_size + 1).options(
         joinedload(Ticket.customer), joinedload(Ticket.assignee))
@@ -157,13 +186,16 @@ def list_tickets(params, user, visibility):
         rows = rows[: params.page_size]
         last = rows[-1]
         next_cursor = encode_cursor(getattr(last, col.key), last.id)
-    total, capped = capped_count(conds)
+    total, capped = capped_count(conds, order_by=order)
     return Page(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
 
 
-def capped_count(conds, cap=COUNT_CAP):
-    """COUNT over at most cap+1 matching rows: exact for small results, 'cap+' for big ones."""
-    sub = select(Ticket.id).where(and_(*conds)).limit(cap + 1).subquery()
+def capped_count(conds, cap=COUNT_CAP, order_by=()):
+    """COUNT over at most cap+1 matching rows: exact for small results, 'cap+' for big ones.
+
+    With the page's order the count walks the same index as the page (and never a whole table).
+    """
+    sub = select(Ticket.id).where(and_(*conds)).order_by(*order_by).limit(cap + 1).subquery()
     n = db.session.execute(select(func.count()).select_from(sub)).scalar()
     return (cap, True) if n > cap else (n, False)
 
@@ -179,6 +211,7 @@ def sidebar_counts(user, queues):
             per_queue[qid] = per_queue.get(qid, 0) + n
             if un:
                 unassigned += n
-    mine, mine_capped = capped_count([Ticket.assignee_id == user.id, Ticket.status.in_(OPEN_STATUSES)])
+    mine, mine_capped = capped_count([Ticket.assignee_id == user.id, open_statuses(), Ticket.merged_into_id.is_(None)],
+                                     order_by=(Ticket.last_activity_at.desc(), Ticket.id.desc()))
     return {"queues": per_queue, "unassigned": unassigned, "all": sum(per_queue.values()),
             "mine": f"{mine}+" if mine_capped else mine}

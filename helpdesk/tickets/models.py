@@ -1,14 +1,23 @@
 """Queues, tickets, messages, attachments, tags, canned responses and the audit trail."""
-from sqlalchemy import Index, Text
+from sqlalchemy import Index, Text, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import mapped_column
 
 from ..extensions import db
 from ..timeutil import utcnow
+from .states import OPEN_STATUSES, STATUSES
 
 CHANNELS = ("email", "web", "phone", "walk_in", "chat", "social")
 PRIORITIES = ("low", "normal", "high", "urgent")
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+# Open (not resolved or closed) and not merged: the rows of every queue view by default, as the
+# predicate of partial indexes. NOT IN, not IN: no other index can serve a NOT IN, so SQLite picks
+# these even without statistics.
+DONE_STATUSES = tuple(s for s in STATUSES if s not in OPEN_STATUSES)
+OPEN_PREDICATE = "status NOT IN (" + ", ".join(f"'{s}'" for s in DONE_STATUSES) + ") AND merged_into_id IS NULL"
+ASSIGNED_PREDICATE = OPEN_PREDICATE + " AND assignee_id IS NOT NULL"  # implied by assignee_id = <id>
+UNASSIGNED_PREDICATE = OPEN_PREDICATE + " AND assignee_id IS NULL"
 
 # A tsvector on PostgreSQL; an unused text column on SQLite (which searches an FTS5 table instead).
 SearchVector = Text().with_variant(TSVECTOR(), "postgresql")
@@ -104,13 +113,33 @@ class Ticket(db.Model):
     merged_into = db.relationship("Ticket", remote_side=[id], foreign_keys=[merged_into_id])
     linked_ticket = db.relationship("Ticket", remote_side=[id], foreign_keys=[linked_ticket_id])
 
+    # Queue views show open, unmerged tickets newest activity first: partial indexes hold exactly
+    # those rows in that order, so a page (and a capped count) reads a few index entries. Queries
+    # must repeat the predicate's terms (listing.open_statuses): SQLite matches them literally.
     __table_args__ = (
+        Index("ix_tickets_open_activity", "last_activity_at", "id",
+              sqlite_where=text(OPEN_PREDICATE), postgresql_where=text(OPEN_PREDICATE)),
+        Index("ix_tickets_open_queue_activity", "queue_id", "last_activity_at", "id",
+              sqlite_where=text(OPEN_PREDICATE), postgresql_where=text(OPEN_PREDICATE)),
+        Index("ix_tickets_open_assignee_activity", "assignee_id", "last_activity_at", "id",
+              sqlite_where=text(ASSIGNED_PREDICATE), postgresql_where=text(ASSIGNED_PREDICATE)),
+        # PostgreSQL does not read an index in order after an IS NULL condition on its first column.
+        Index("ix_tickets_open_unassigned_activity", "last_activity_at", "id",
+              sqlite_where=text(UNASSIGNED_PREDICATE), postgresql_where=text(UNASSIGNED_PREDICATE)),
+        # The usual filter within a queue: one status and one priority.
+        Index("ix_tickets_queue_status_priority_activity", "queue_id", "status", "priority", "last_activity_at", "id"),
         Index("ix_tickets_activity", "last_activity_at", "id"),
         Index("ix_tickets_created", "created_at", "id"),
         Index("ix_tickets_status_activity", "status", "last_activity_at", "id"),
         Index("ix_tickets_queue_status_activity", "queue_id", "status", "last_activity_at", "id"),
         Index("ix_tickets_assignee_status_activity", "assignee_id", "status", "last_activity_at", "id"),
         Index("ix_tickets_customer_activity", "customer_id", "last_activity_at"),
+        # Tickets pointing at a ticket (merges move them; deleting or merging checks them):
+        # without these, each such check reads the whole table.
+        Index("ix_tickets_merged_into", "merged_into_id", sqlite_where=text("merged_into_id IS NOT NULL"),
+              postgresql_where=text("merged_into_id IS NOT NULL")),
+        Index("ix_tickets_linked_ticket", "linked_ticket_id", sqlite_where=text("linked_ticket_id IS NOT NULL"),
+              postgresql_where=text("linked_ticket_id IS NOT NULL")),
         Index("ix_tickets_status_resolved", "status", "resolved_at"),
     )
 
