@@ -1,7 +1,7 @@
 """The helpdesk application factory."""
 import os
 
-from flask import Flask, g, request, session
+from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import DEFAULT_SECRET, BASE_DIR
@@ -77,10 +77,11 @@ def register_extensions(app):
     login_manager.session_protection = "strong"
     mail.init_app(app)
     csrf.init_app(app)
-    from .i18n import select_locale, select_timezone
+    from .i18n import install_request_hooks, select_locale, select_timezone
 
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(BASE_DIR / "translations"))
+    install_request_hooks(app)
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         from .jobs import redis_url
 
@@ -169,9 +170,3 @@ def register_security_headers(app):
         if request.is_secure:
             resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return resp
-
-    @app.before_request
-    def _lang_param():
-        lang = request.args.get("lang")
-        if lang in app.config["LANGUAGES"]:
-            session["lang"] = lang

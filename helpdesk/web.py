@@ -4,8 +4,10 @@ from urllib.parse import urljoin, urlsplit
 
 from flask import abort, current_app, jsonify, render_template, request
 from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.exceptions import default_exceptions
 
 
 STATUS_LABELS = {
@@ -19,9 +21,19 @@ EVENT_LABELS = {
     "created": _l("created"), "status": _l("status"), "priority": _l("priority"), "assignee": _l("assignee"),
     "queue": _l("queue"), "tags": _l("tags"), "merge": _l("merged"), "follow_up": _l("follow-up ticket"),
     "customer_replied": _l("customer replied"), "customer_merge": _l("customers merged"),
+    # agent accounts (the admin's agent page)
+    "invited": _l("invited"), "invite_accepted": _l("invitation accepted"), "name": _l("name"),
+    "roles": _l("roles"), "deactivated": _l("deactivated"), "reactivated": _l("reactivated"),
+    "password_reset_sent": _l("password reset sent"), "password_reset": _l("password reset"),
+    "password_changed": _l("password changed"), "2fa_enabled": _l("two-factor login on"),
+    "2fa_disabled": _l("two-factor login off"), "2fa_reset": _l("two-factor login reset"),
+    "queue_added": _l("added to queue"), "queue_removed": _l("removed from queue"),
 }
 ROLE_LABELS = {"admin": _l("Admin"), "customer_support": _l("Customer Support"),
                "technical_support": _l("Technical Support"), "billing": _l("Billing"), "marketing": _l("Marketing")}
+TIER_LABELS = {"standard": _l("Standard")}
+# Werkzeug's own English descriptions (a bare abort(404)): shown as our translated message instead.
+_WERKZEUG_DESCRIPTIONS = {cls.description for cls in default_exceptions.values() if cls.description}
 
 
 def wants_json():
@@ -29,17 +41,21 @@ def wants_json():
 
 
 def render_error(code, message=None):
-    """An error page (or JSON under /api) with a clear message."""
+    """An error page (or JSON under /api) with a clear message, in the user's language."""
+    if message in _WERKZEUG_DESCRIPTIONS:
+        message = None
     if wants_json():
         return jsonify({"error": {"code": code, "message": message or _default_message(code)}}), code
     return render_template("error.html", code=code, message=message or _default_message(code)), code
 
 
 def _default_message(code):
-    return {400: "Bad request.", 403: "You are not allowed to do that.", 404: "Not found.",
-            405: "Method not allowed.", 409: "Conflict.", 413: "The upload is too large.",
-            429: "Too many requests. Please wait a moment and try again.",
-            500: "Something went wrong on our side."}.get(code, "Error.")
+    messages = {400: _l("Bad request."), 401: _l("Please log in first."),
+                403: _l("You are not allowed to do that."), 404: _l("Not found."),
+                405: _l("Method not allowed."), 409: _l("Conflict."), 413: _l("The upload is too large."),
+                429: _l("Too many requests. Please wait a moment and try again."),
+                500: _l("Something went wrong on our side.")}
+    return str(messages.get(code) or _("Error."))
 
 
 def is_safe_next(target):
@@ -87,5 +103,5 @@ def install_template_helpers(app):
 
     app.jinja_env.globals.update(
         STATUS_LABELS=STATUS_LABELS, PRIORITY_LABELS=PRIORITY_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
-        ROLE_LABELS=ROLE_LABELS, EVENT_LABELS=EVENT_LABELS, get_locale=get_locale,
+        ROLE_LABELS=ROLE_LABELS, EVENT_LABELS=EVENT_LABELS, TIER_LABELS=TIER_LABELS, get_locale=get_locale,
     )

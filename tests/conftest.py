@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +118,15 @@ def _truncate(app):
             conn.execute(text("INSERT INTO counters (name, value) VALUES ('ticket', 1000)"))
 
 
+class EnglishBrowserClient(FlaskClient):
+    """A test client whose browser asks for English (Accept-Language: en), so tests can assert the
+    English texts; the app itself defaults to Indonesian (tests/integration/test_i18n.py)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en")
+
+
 @pytest.fixture
 def app_factory(database_url, redis_url, tmp_root):
     """Build apps against the test servers; every table is emptied after the test."""
@@ -124,6 +134,7 @@ def app_factory(database_url, redis_url, tmp_root):
 
     def factory(**overrides):
         app = create_app(make_config(database_url, redis_url, tmp_root, **overrides))
+        app.test_client_class = EnglishBrowserClient
         apps.append(app)
         return app
 

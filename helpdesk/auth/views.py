@@ -91,9 +91,17 @@ def _too_many_attempts(exc):
 
 # ---------------------------------------------------------------- login
 
+def _fresh_session():
+    """Empty the session (a new login, a logout) but keep the language chosen with ?lang=."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 def _complete_login(user, target, message=None):
     """Log the user in with a fresh session and go to the (already checked) target."""
-    session.clear()
+    _fresh_session()
     login_user(user)
     session["_pwf"] = tokens.password_fingerprint(user)
     user.last_login_at = utcnow()
@@ -105,7 +113,7 @@ def _complete_login(user, target, message=None):
 
 def _start_pending(user, target):
     """Password accepted, second factor still due: remember who, not logged in yet."""
-    session.clear()
+    _fresh_session()
     session.update({"2fa_uid": user.id, "2fa_next": target, "2fa_at": int(time.time())})
 
 
@@ -224,7 +232,7 @@ def _require_enrolment():
 @bp.route("/logout", methods=["POST"])
 def logout():
     logout_user()
-    session.clear()
+    _fresh_session()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 

@@ -2,6 +2,7 @@
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 
+from ..auth.i18n import _
 from ..errors import DomainError, Forbidden, NotFound
 from ..extensions import db
 from ..tickets.models import AuditEvent, Message, Ticket
@@ -15,14 +16,15 @@ def clean_email(raw):
     try:
         return validate_email((raw or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise DomainError(f"{raw!r} is not a valid email address.", field="email") from exc
+        raise DomainError(_("%(email)s is not a valid email address.", email=repr(raw)), field="email") from exc
 
 
 def clean_phone(raw):
     try:
         return normalise_phone(raw)
     except InvalidPhone as exc:
-        raise DomainError(str(exc), field="phone") from exc
+        raise DomainError(_("%(phone)s is not a phone number.", phone=repr((raw or "").strip())),
+                          field="phone") from exc
 
 
 def find_by_email(email):
@@ -53,21 +55,21 @@ def create_customer(*, name, emails, phone=None, kind="b2c", language=None, supp
     """A new customer with one or more addresses (the first is primary)."""
     name = (name or "").strip()
     if not name:
-        raise DomainError("A name is required.", field="name")
+        raise DomainError(_("A name is required."), field="name")
     if kind not in CUSTOMER_KINDS:
-        raise DomainError("Unknown customer kind.", field="kind")
+        raise DomainError(_("Unknown customer kind."), field="kind")
     if language not in (None, "", *LANGUAGES):
-        raise DomainError("Unknown language.", field="language")
+        raise DomainError(_("Unknown language."), field="language")
     clean = []
     for raw in emails:
         e = clean_email(raw)
         if e not in clean:
             clean.append(e)
     if not clean:
-        raise DomainError("At least one email address is required.", field="email")
+        raise DomainError(_("At least one email address is required."), field="email")
     for e in clean:
         if find_by_email(e) is not None:
-            raise DomainError(f"{e} already belongs to another customer.", field="email")
+            raise DomainError(_("%(email)s already belongs to another customer.", email=e), field="email")
     cust = Customer(name=name[:200], phone=clean_phone(phone), kind=kind, language=language or None,
                     support_tier=support_tier or "standard", npwp=(npwp or None) if kind == "b2b" else None,
                     organisation_id=organisation_id)
@@ -93,12 +95,12 @@ def merge_customers(source_id, target_id, actor_id):
 
     user = get_user(actor_id)
     if not (user.is_admin or user.has_role("customer_support")):
-        raise Forbidden("Only admins and customer support can merge customers.")
+        raise Forbidden(_("Only admins and customer support can merge customers."))
     if source_id == target_id:
-        raise DomainError("A customer cannot be merged into itself.")
+        raise DomainError(_("A customer cannot be merged into itself."))
     source, target = db.session.get(Customer, source_id), db.session.get(Customer, target_id)
     if source is None or target is None or source.merged_into_id or target.merged_into_id:
-        raise NotFound("Customer not found.")
+        raise NotFound(_("Customer not found."))
     n_emails = db.session.execute(update(CustomerEmail).where(CustomerEmail.customer_id == source.id)
                                   .values(customer_id=target.id, is_primary=False)).rowcount
     ticket_ids = db.session.execute(select(Ticket.id).where(Ticket.customer_id == source.id)).scalars().all()
@@ -130,7 +132,7 @@ def update_customer(customer_id, actor_id, **fields):
     get_user(actor_id)
     cust = db.session.get(Customer, customer_id)
     if cust is None:
-        raise NotFound("Customer not found.")
+        raise NotFound(_("Customer not found."))
     if "phone" in fields:
         fields["phone"] = clean_phone(fields["phone"])
     for key, val in fields.items():

@@ -5,6 +5,7 @@ from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from ..web import PRIORITY_LABELS
 from .models import CHANNELS, PRIORITIES
 
 
@@ -22,7 +23,7 @@ class StatusForm(FlaskForm):
 
 
 class PriorityForm(FlaskForm):
-    priority = SelectField(_l("Priority"), choices=[(p, p) for p in PRIORITIES])
+    priority = SelectField(_l("Priority"), choices=[(p, PRIORITY_LABELS[p]) for p in PRIORITIES])
 
 
 class AssignForm(FlaskForm):
@@ -56,7 +57,7 @@ class CallForm(FlaskForm):
     customer_name = StringField(_l("Customer name (for a new customer)"), validators=[Optional(), Length(max=200)])
     customer_phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
     queue_id = SelectField(_l("Queue"), choices=[], validate_choice=False, validators=[DataRequired()])
-    priority = SelectField(_l("Priority"), choices=[(p, p) for p in PRIORITIES], default="normal")
+    priority = SelectField(_l("Priority"), choices=[(p, PRIORITY_LABELS[p]) for p in PRIORITIES], default="normal")
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300)])
     body = TextAreaField(_l("What the customer said"), validators=[DataRequired(), Length(max=100_000)])
     attachments = MultipleFileField(_l("Attachments"))

@@ -5,10 +5,12 @@ flush: the caller (a view, a job, the API) owns the commit.
 """
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, has_request_context
+from flask_babel import pgettext
 from sqlalchemy import or_, select, update
 
 from .. import jobs
+from ..auth.i18n import _
 from ..auth.models import User
 from ..customers.models import Customer
 from ..errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
@@ -28,7 +30,7 @@ def get_user(user_id):
     """The acting agent, active, or Forbidden."""
     user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.is_active:
-        raise Forbidden("Unknown or inactive user.")
+        raise Forbidden(_("Unknown or inactive user."))
     return user
 
 
@@ -67,7 +69,7 @@ def get_ticket_for(user_id, ticket_id):
     user = get_user(user_id)
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None or not can_see(user, ticket):
-        raise NotFound("Ticket not found.")
+        raise NotFound(_("Ticket not found."))
     return user, ticket
 
 
@@ -129,10 +131,28 @@ def _set_status(ticket, new, actor_id, now, actor_customer_id=None, note=None):
     audit(ticket.id, actor_id, "status", old, new, note=note, actor_customer_id=actor_customer_id)
 
 
+def _status_name(status):
+    """A status key in an error message, through the "status" context of the catalogs: the key itself
+    in English (the API documents keys) and outside a request, the label in Indonesian ("Selesai")."""
+    if not has_request_context():
+        return status
+    names = {"new": pgettext("status", "new"), "open": pgettext("status", "open"),
+             "pending_customer": pgettext("status", "pending_customer"),
+             "pending_billing": pgettext("status", "pending_billing"),
+             "resolved": pgettext("status", "resolved"), "closed": pgettext("status", "closed")}
+    return names.get(status, status)
+
+
+def _illegal(exc):
+    """InvalidTransition for a states.IllegalTransition, in the user's language."""
+    return InvalidTransition(_("A ticket cannot go from '%(old)s' to '%(new)s'.",
+                               old=_status_name(exc.old), new=_status_name(exc.new)))
+
+
 def _check_billing(user, old, new):
     """Only the billing role releases a ticket from pending_billing (admin does not imply billing)."""
     if old == "pending_billing" and new != old and not user.has_role("billing"):
-        raise Forbidden("Only the billing department can release a ticket that is pending billing.")
+        raise Forbidden(_("Only the billing department can release a ticket that is pending billing."))
 
 
 def _store_attachments(ticket, message, files):
@@ -143,8 +163,8 @@ def _store_attachments(ticket, message, files):
         if not filename and not data:
             continue
         if len(data) > limit:
-            raise DomainError(f"The file {filename!r} is larger than the limit of {limit // (1024 * 1024)} MB.",
-                              field="attachments")
+            raise DomainError(_("The file %(filename)s is larger than the limit of %(mb)d MB.",
+                                filename=repr(filename), mb=limit // (1024 * 1024)), field="attachments")
         digest = storage.save_bytes(data)
         att = Attachment(ticket_id=ticket.id, message_id=message.id, sha256=digest,
                          filename=(filename or "attachment")[:255], size=len(data),
@@ -183,23 +203,23 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     """
     now = now or utcnow()
     if channel not in CHANNELS:
-        raise DomainError(f"Unknown channel {channel!r}.", field="channel")
+        raise DomainError(_("Unknown channel %(channel)s.", channel=repr(channel)), field="channel")
     if priority not in PRIORITIES:
-        raise DomainError(f"Unknown priority {priority!r}.", field="priority")
+        raise DomainError(_("Unknown priority %(priority)s.", priority=repr(priority)), field="priority")
     subject = (subject or "").strip()
     if not subject:
-        raise DomainError("A subject is required.", field="subject")
+        raise DomainError(_("A subject is required."), field="subject")
     if not (body_text or "").strip() and not body_html:
-        raise DomainError("A message is required.", field="body")
+        raise DomainError(_("A message is required."), field="body")
     if db.session.get(Queue, queue_id) is None:
-        raise DomainError("Unknown queue.", field="queue")
+        raise DomainError(_("Unknown queue."), field="queue")
     customer = db.session.get(Customer, customer_id)
     if customer is None:
-        raise DomainError("Unknown customer.", field="customer")
+        raise DomainError(_("Unknown customer."), field="customer")
     if actor_id is not None:
         user = get_user(actor_id)
         if not user.is_admin and queue_id not in queue_ids_of(user.id):
-            raise Forbidden("You can only create tickets in your own queues.")
+            raise Forbidden(_("You can only create tickets in your own queues."))
     ticket = Ticket(number=next_number(), subject=subject[:300], channel=channel, status="new", priority=priority,
                     queue_id=queue_id, customer_id=customer.id, created_at=now, last_activity_at=now,
                     last_customer_message_at=now, linked_ticket_id=linked_ticket_id)
@@ -229,11 +249,11 @@ def add_agent_message(ticket_id, actor_id, *, body_text, kind="reply", body_html
     now = now or utcnow()
     user, ticket = get_ticket_for(actor_id, ticket_id)
     if kind not in ("reply", "note"):
-        raise DomainError("Unknown message kind.")
+        raise DomainError(_("Unknown message kind."))
     if not (body_text or "").strip() and not body_html and not files:
-        raise DomainError("The message is empty.", field="body")
+        raise DomainError(_("The message is empty."), field="body")
     if ticket.merged_into_id:
-        raise DomainError("This ticket was merged; reply on the ticket it was merged into.")
+        raise DomainError(_("This ticket was merged; reply on the ticket it was merged into."))
     if seen_last_message_id is not None and not force:
         newer = db.session.execute(
             select(Message).where(Message.ticket_id == ticket.id, Message.id > seen_last_message_id,
@@ -241,22 +261,22 @@ def add_agent_message(ticket_id, actor_id, *, body_text, kind="reply", body_html
             .order_by(Message.id)
         ).scalars().all()
         if newer:
-            raise Conflict("Someone else added a message since you opened this ticket.",
+            raise Conflict(_("Someone else added a message since you opened this ticket."),
                            new_message_ids=[m.id for m in newer])
     new_status = None
     if kind == "reply":
         if ticket.status == "closed":
-            raise InvalidTransition("This ticket is closed. Open a new ticket to contact the customer.")
+            raise InvalidTransition(_("This ticket is closed. Open a new ticket to contact the customer."))
         try:
             new_status = states.on_agent_reply(ticket.status, status)
         except states.IllegalTransition as exc:
-            raise InvalidTransition(str(exc)) from exc
+            raise _illegal(exc) from exc
         _check_billing(user, ticket.status, new_status)
     elif status and status != ticket.status:
         try:
             new_status = states.check_transition(ticket.status, status)
         except states.IllegalTransition as exc:
-            raise InvalidTransition(str(exc)) from exc
+            raise _illegal(exc) from exc
         _check_billing(user, ticket.status, new_status)
     msg = _add_message(ticket, kind=kind, body_text=body_text, body_html=body_html, author_user_id=user.id,
                        files=files, now=now)
@@ -279,11 +299,11 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
     now = now or utcnow()
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
-        raise NotFound("Ticket not found.")
+        raise NotFound(_("Ticket not found."))
     while ticket.merged_into_id:
         ticket = db.session.get(Ticket, ticket.merged_into_id)
     if ticket.customer_id != customer_id:
-        raise NotFound("Ticket not found.")
+        raise NotFound(_("Ticket not found."))
     outcome = states.on_customer_message(ticket.status)
     if outcome.effect == "new_linked_ticket":
         new = create_ticket(customer_id=customer_id, subject=ticket.subject, body_text=body_text,
@@ -314,7 +334,7 @@ def change_status(ticket_id, actor_id, new_status, now=None, note=None):
     try:
         states.check_transition(ticket.status, new_status)
     except states.IllegalTransition as exc:
-        raise InvalidTransition(str(exc)) from exc
+        raise _illegal(exc) from exc
     _check_billing(user, ticket.status, new_status)
     _set_status(ticket, new_status, user.id, now, note=note)
     return ticket
@@ -325,7 +345,7 @@ def change_priority(ticket_id, actor_id, priority, now=None):
     now = now or utcnow()
     user, ticket = get_ticket_for(actor_id, ticket_id)
     if priority not in PRIORITIES:
-        raise DomainError(f"Unknown priority {priority!r}.", field="priority")
+        raise DomainError(_("Unknown priority %(priority)s.", priority=repr(priority)), field="priority")
     if priority != ticket.priority:
         audit(ticket.id, user.id, "priority", ticket.priority, priority)
         ticket.priority = priority
@@ -340,9 +360,9 @@ def assign(ticket_id, actor_id, assignee_id, now=None):
     if assignee_id:
         assignee = db.session.get(User, assignee_id)
         if assignee is None or not assignee.is_active:
-            raise DomainError("That agent does not exist or is inactive.", field="assignee")
+            raise DomainError(_("That agent does not exist or is inactive."), field="assignee")
         if not assignee.is_admin and ticket.queue_id not in queue_ids_of(assignee.id):
-            raise DomainError(f"{assignee.name} is not a member of this queue.", field="assignee")
+            raise DomainError(_("%(name)s is not a member of this queue.", name=assignee.name), field="assignee")
     if assignee_id != ticket.assignee_id:
         old = ticket.assignee.name if ticket.assignee else None
         new = db.session.get(User, assignee_id).name if assignee_id else None
@@ -364,12 +384,12 @@ def transfer(ticket_id, actor_id, queue_id, note, now=None):
     now = now or utcnow()
     user, ticket = get_ticket_for(actor_id, ticket_id)
     if not (note or "").strip():
-        raise DomainError("A handover note is required to transfer a ticket.", field="note")
+        raise DomainError(_("A handover note is required to transfer a ticket."), field="note")
     target = db.session.get(Queue, queue_id)
     if target is None:
-        raise DomainError("Unknown queue.", field="queue")
+        raise DomainError(_("Unknown queue."), field="queue")
     if target.id == ticket.queue_id:
-        raise DomainError("The ticket is already in that queue.", field="queue")
+        raise DomainError(_("The ticket is already in that queue."), field="queue")
     old = ticket.queue.name
     ticket.queue_id = target.id
     if ticket.assignee_id and not db.session.get(User, ticket.assignee_id).is_admin \
@@ -415,11 +435,11 @@ def merge(source_id, target_id, actor_id, now=None):
     user, source = get_ticket_for(actor_id, source_id)
     _, target = get_ticket_for(actor_id, target_id)
     if source.id == target.id:
-        raise DomainError("A ticket cannot be merged into itself.")
+        raise DomainError(_("A ticket cannot be merged into itself."))
     if source.customer_id != target.customer_id:
-        raise DomainError("Only tickets of the same customer can be merged.")
+        raise DomainError(_("Only tickets of the same customer can be merged."))
     if target.merged_into_id:
-        raise DomainError("The target ticket was itself merged.")
+        raise DomainError(_("The target ticket was itself merged."))
     moved = db.session.execute(update(Message).where(Message.ticket_id == source.id)
                                .values(ticket_id=target.id)).rowcount
     db.session.execute(update(Attachment).where(Attachment.ticket_id == source.id).values(ticket_id=target.id))
@@ -457,7 +477,7 @@ def bulk(ticket_ids, actor_id, action, value=None, now=None):
     """Apply one action to many tickets. Returns (done ids, {id: error message})."""
     now = now or utcnow()
     if action not in BULK_ACTIONS:
-        raise DomainError(f"Unknown bulk action {action!r}.")
+        raise DomainError(_("Unknown bulk action %(action)s.", action=repr(action)))
     done, errors = [], {}
     for tid in ticket_ids:
         try:

@@ -200,8 +200,10 @@ def transfer(number):
         return redirect(url_for("tickets.show", number=number))
     try:
         services.transfer(ticket.id, user.id, int(form.queue_id.data), form.note.data)
-    except (DomainError, ValueError) as exc:
-        return _fail(ticket, exc if isinstance(exc, DomainError) else DomainError(str(exc)))
+    except ValueError:  # a queue id that is not a number
+        return _fail(ticket, DomainError(_("Unknown queue.")))
+    except DomainError as exc:
+        return _fail(ticket, exc)
     db.session.commit()
     flash(_("Ticket transferred."), "success")
     if not services.can_see(db.session.get(User, user.id), db.session.get(Ticket, ticket.id)):
@@ -262,7 +264,7 @@ def bulk():
     flash(_("%(n)s ticket(s) updated.", n=len(done)), "success")
     for tid, msg in list(errors.items())[:10]:
         t = db.session.get(Ticket, tid)
-        flash(f"#{t.number if t else tid}: {msg}", "error")
+        flash(_("Ticket #%(number)s: %(error)s", number=t.number if t else tid, error=msg), "error")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("tickets.index"))
 
 

@@ -414,7 +414,7 @@ def test_forgot_password_gives_the_same_answer_for_unknown_emails(app, client, m
 
 
 def test_reset_link_sets_the_password_on_post_only_and_works_once(app, client, make, run_jobs):
-    agent = make.user(email="bayu@example.com")
+    agent = make.user(email="bayu@example.com", locale="en")  # the mail is in the agent's language
     db.session.commit()
     email, uid = agent.email, agent.id
     client.post("/forgot-password", data={"email": "bayu@example.com"})
