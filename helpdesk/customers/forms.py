@@ -1,8 +1,8 @@
 """Customer forms."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import BooleanField, EmailField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 
 class CustomerForm(FlaskForm):
@@ -12,6 +12,17 @@ class CustomerForm(FlaskForm):
     language = SelectField(_l("Language"), choices=[("", _l("Unknown")), ("id", "Bahasa Indonesia"), ("en", "English")],
                            validators=[Optional()])
     npwp = StringField(_l("NPWP (tax ID, B2B)"), validators=[Optional(), Length(max=32)])
+    organisation_id = SelectField(_l("Organisation"), choices=[], validate_choice=False, validators=[Optional()])
+
+
+class AddEmailForm(FlaskForm):
+    email = EmailField(_l("Add an email address"), validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    npwp = StringField(_l("NPWP (tax ID)"), validators=[Optional(), Length(max=32)])
+    contacts_see_all_tickets = BooleanField(_l("Contact persons may see all of the organisation's tickets"))
 
 
 class MergeCustomerForm(FlaskForm):

@@ -89,6 +89,40 @@ def create_organisation(*, name, npwp=None, contacts_see_all_tickets=False):
     return org
 
 
+def add_email(customer_id, actor_id, email):
+    """Give a customer another address (an address belongs to one customer only)."""
+    from ..tickets.services import get_user, search
+
+    get_user(actor_id)
+    cust = db.session.get(Customer, customer_id)
+    if cust is None or cust.merged_into_id:
+        raise NotFound(_("Customer not found."))
+    email = clean_email(email)
+    if find_by_email(email) is not None:
+        raise DomainError(_("%(email)s already belongs to another customer.", email=email), field="email")
+    db.session.add(CustomerEmail(customer_id=cust.id, email=email, is_primary=not cust.emails))
+    db.session.flush()
+    db.session.expire(cust, ["emails"])
+    for tid in db.session.execute(select(Ticket.id).where(Ticket.customer_id == cust.id)).scalars():
+        search.reindex(db.session, tid)
+    return cust
+
+
+def update_organisation(org_id, actor_id, *, name, npwp=None, contacts_see_all_tickets=False):
+    """Rename an organisation, set its NPWP and whether contacts see all its tickets."""
+    from ..tickets.services import get_user
+
+    get_user(actor_id)
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound(_("Organisation not found."))
+    if not (name or "").strip():
+        raise DomainError(_("A name is required."), field="name")
+    org.name, org.npwp = name.strip()[:200], (npwp or "").strip() or None
+    org.contacts_see_all_tickets = bool(contacts_see_all_tickets)
+    return org
+
+
 def merge_customers(source_id, target_id, actor_id):
     """Merge source into target: addresses, tickets and history move; the merge is audited."""
     from ..tickets.services import audit, get_user, search

@@ -8,8 +8,8 @@ from ..errors import DomainError
 from ..extensions import db
 from ..web import roles_required
 from . import services
-from .forms import CustomerForm, MergeCustomerForm
-from .models import Customer, CustomerEmail
+from .forms import AddEmailForm, CustomerForm, MergeCustomerForm, OrganisationForm
+from .models import Customer, CustomerEmail, Organisation
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -34,20 +34,30 @@ def index():
     return render_template("customers/index.html", customers=customers, q=q)
 
 
+def _org_choices():
+    orgs = db.session.execute(select(Organisation).order_by(Organisation.name)).scalars().all()
+    return [("", _("None"))] + [(str(o.id), o.name) for o in orgs]
+
+
 @bp.route("/<int:customer_id>", methods=["GET", "POST"])
 def show(customer_id):
+    """A customer's profile, edit form and tickets."""
     cust = db.session.get(Customer, customer_id)
     if cust is None:
         abort(404)
     if cust.merged_into_id:
         return redirect(url_for("customers.show", customer_id=cust.merged_into_id), 301)
     form = CustomerForm(obj=cust)
+    form.organisation_id.choices = _org_choices()
     if request.method == "GET":
         form.language.data = cust.language or ""
+        form.organisation_id.data = str(cust.organisation_id or "")
     if form.validate_on_submit():
         try:
+            org = form.organisation_id.data
             services.update_customer(cust.id, current_user.id, name=form.name.data, phone=form.phone.data,
-                                     kind=form.kind.data, language=form.language.data or None, npwp=form.npwp.data)
+                                     kind=form.kind.data, language=form.language.data or None, npwp=form.npwp.data,
+                                     organisation_id=int(org) if (org or "").isdigit() else None)
             db.session.commit()
             flash(_("Saved."), "success")
             return redirect(url_for("customers.show", customer_id=cust.id))
@@ -56,7 +66,61 @@ def show(customer_id):
             flash(exc.message, "error")
     tickets = services.customer_ticket_summary(cust.id, limit=50)
     return render_template("customers/show.html", customer=cust, form=form, merge_form=MergeCustomerForm(),
-                           tickets=tickets)
+                           email_form=AddEmailForm(), tickets=tickets)
+
+
+@bp.route("/<int:customer_id>/emails", methods=["POST"])
+def add_email(customer_id):
+    """Add an email address to a customer."""
+    form = AddEmailForm()
+    if form.validate_on_submit():
+        try:
+            services.add_email(customer_id, current_user.id, form.email.data)
+            db.session.commit()
+            flash(_("Email address added."), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+    else:
+        flash(_("That is not a valid email address."), "error")
+    return redirect(url_for("customers.show", customer_id=customer_id))
+
+
+@bp.route("/organisations", methods=["GET", "POST"])
+def organisations():
+    """B2B organisations: list and create."""
+    form = OrganisationForm()
+    if form.validate_on_submit():
+        org = services.create_organisation(name=form.name.data, npwp=form.npwp.data,
+                                           contacts_see_all_tickets=form.contacts_see_all_tickets.data)
+        db.session.commit()
+        flash(_("Organisation created."), "success")
+        return redirect(url_for("customers.organisation", org_id=org.id))
+    orgs = db.session.execute(select(Organisation).order_by(Organisation.name)).scalars().all()
+    return render_template("customers/organisations.html", orgs=orgs, form=form), (400 if form.errors else 200)
+
+
+@bp.route("/organisations/<int:org_id>", methods=["GET", "POST"])
+def organisation(org_id):
+    """An organisation: its details and contact persons."""
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        abort(404)
+    form = OrganisationForm(obj=org)
+    if form.validate_on_submit():
+        try:
+            services.update_organisation(org.id, current_user.id, name=form.name.data, npwp=form.npwp.data,
+                                         contacts_see_all_tickets=form.contacts_see_all_tickets.data)
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("customers.organisation", org_id=org.id))
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+    contacts = db.session.execute(select(Customer).where(Customer.organisation_id == org.id,
+                                                         Customer.merged_into_id.is_(None))
+                                  .order_by(Customer.name)).scalars().all()
+    return render_template("customers/organisation.html", org=org, form=form, contacts=contacts)
 
 
 @bp.route("/<int:customer_id>/merge", methods=["POST"])

@@ -50,6 +50,9 @@ ACCESS = {
     "customers.index": "agent",
     "customers.show": "agent",
     "customers.merge": "customer_admin",
+    "customers.add_email": "agent",
+    "customers.organisations": "agent",
+    "customers.organisation": "agent",
     "admin.index": "admin",
     "admin.agents": "admin",
     "admin.agent": "admin",
@@ -110,6 +113,7 @@ def world(app, make):
     spare = make.user(roles=["marketing"], email="spare@matrix.example.com")
     cust = make.customer()
     other = make.customer()
+    org = make.organisation()
     ticket = make.ticket(queue=queues["technical-support"], customer=cust, subject="Matrix ticket",
                          files=[("log.txt", "text/plain", b"secret log")])
     att = db.session.execute(select(Attachment).where(Attachment.ticket_id == ticket.id)).scalar_one()
@@ -121,7 +125,7 @@ def world(app, make):
         "users": {r: u.email for r, u in users.items()},
         "tokens": tokens,
         "values": {"number": ticket.number, "attachment_id": att.id, "customer_id": other.id,
-                   "user_id": spare.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
+                   "user_id": spare.id, "org_id": org.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
                    "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css"},
         "ticket_id": ticket.id,
         "tech_queue": "technical-support",

@@ -69,3 +69,48 @@ def test_merge_page_for_agent(app, make, client, auth):
     page = client.get(f"/customers/{b.id}").get_data(as_text=True)
     assert "dup@example.com" in page
     assert client.get(f"/customers/{a.id}").status_code == 301
+
+
+def test_organisation_pages_and_contacts(app, make, client, auth):
+    cs = make.user(roles=["customer_support"])
+    sri = services.create_customer(name="Sri Handayani", emails=["sri@mataram.example.com"], kind="b2b")
+    db.session.commit()
+    sri_id = sri.id
+    auth.login(cs)
+    r = client.post("/customers/organisations", data={"name": "PT Mataram Web", "npwp": "01.234.567.8-541.000",
+                                                       "contacts_see_all_tickets": "y"})
+    assert r.status_code == 302
+    from helpdesk.customers.models import Organisation
+
+    org = db.session.execute(select(Organisation)).scalar_one()
+    assert org.contacts_see_all_tickets and org.npwp == "01.234.567.8-541.000"
+    client.post(f"/customers/{sri_id}", data={"name": "Sri Handayani", "kind": "b2b", "language": "id",
+                                              "organisation_id": str(org.id), "npwp": org.npwp})
+    page = client.get(f"/customers/organisations/{org.id}").get_data(as_text=True)
+    assert "Sri Handayani" in page and "sri@mataram.example.com" in page
+    r = client.post(f"/customers/organisations/{org.id}", data={"name": "PT Mataram Web Solusi", "npwp": ""})
+    db.session.expire_all()
+    org = db.session.get(Organisation, org.id)
+    assert org.name == "PT Mataram Web Solusi" and not org.contacts_see_all_tickets and org.npwp is None
+    assert db.session.get(Customer, sri_id).organisation_id == org.id
+
+
+def test_rejected_organisation_form_keeps_input(app, make, client, auth):
+    auth.login(make.user(roles=["marketing"]))
+    r = client.post("/customers/organisations", data={"name": "", "npwp": "99.999"})
+    assert r.status_code == 400 and 'value="99.999"' in r.get_data(as_text=True)
+
+
+def test_add_email_address(app, make, client, auth):
+    cs = make.user(roles=["customer_support"])
+    a = services.create_customer(name="A", emails=["a@example.com"])
+    services.create_customer(name="B", emails=["b@example.com"])
+    db.session.commit()
+    a_id = a.id
+    auth.login(cs)
+    client.post(f"/customers/{a_id}/emails", data={"email": "A.second@Example.com"})
+    client.post(f"/customers/{a_id}/emails", data={"email": "b@example.com"})
+    emails = db.session.execute(select(CustomerEmail.email).where(CustomerEmail.customer_id == a_id)
+                                .order_by(CustomerEmail.id)).scalars().all()
+    assert emails == ["a@example.com", "a.second@example.com"]
+    assert services.find_by_email("a.second@example.com").id == a_id
