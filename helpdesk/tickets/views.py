@@ -148,47 +148,49 @@ def add_message(number):
     return _done(ticket, _("Note added.") if form.kind.data == "note" else _("Reply sent."))
 
 
-@bp.route("/tickets/<int:number>/status", methods=["POST"])
-def set_status(number):
+def _ticket_action(number, form_cls, apply, success):
+    """Validate the form, apply one change through a service, commit, and go back to the ticket."""
     ticket, user = _ticket_or_404(number)
-    form = StatusForm()
+    form = form_cls()
     if not form.validate_on_submit():
         abort(400)
     try:
-        services.change_status(ticket.id, user.id, form.status.data)
+        apply(ticket.id, user.id, form)
     except DomainError as exc:
         return _fail(ticket, exc)
-    return _done(ticket, _("Status changed."))
+    return _done(ticket, success)
+
+
+def _assign(ticket_id, user_id, form):
+    value = form.assignee_id.data
+    if value == "me":
+        return services.take(ticket_id, user_id)
+    return services.assign(ticket_id, user_id, int(value) if (value or "").isdigit() else None)
+
+
+@bp.route("/tickets/<int:number>/status", methods=["POST"])
+def set_status(number):
+    return _ticket_action(number, StatusForm, lambda tid, uid, f: services.change_status(tid, uid, f.status.data),
+                          _("Status changed."))
 
 
 @bp.route("/tickets/<int:number>/priority", methods=["POST"])
 def set_priority(number):
-    ticket, user = _ticket_or_404(number)
-    form = PriorityForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        services.change_priority(ticket.id, user.id, form.priority.data)
-    except DomainError as exc:
-        return _fail(ticket, exc)
-    return _done(ticket, _("Priority changed."))
+    return _ticket_action(number, PriorityForm,
+                          lambda tid, uid, f: services.change_priority(tid, uid, f.priority.data),
+                          _("Priority changed."))
 
 
 @bp.route("/tickets/<int:number>/assign", methods=["POST"])
 def set_assignee(number):
-    ticket, user = _ticket_or_404(number)
-    form = AssignForm()
-    if not form.validate_on_submit():
-        abort(400)
-    value = form.assignee_id.data
-    try:
-        if value == "me":
-            services.take(ticket.id, user.id)
-        else:
-            services.assign(ticket.id, user.id, int(value) if (value or "").isdigit() else None)
-    except DomainError as exc:
-        return _fail(ticket, exc)
-    return _done(ticket, _("Assignee changed."))
+    return _ticket_action(number, AssignForm, _assign, _("Assignee changed."))
+
+
+@bp.route("/tickets/<int:number>/tags", methods=["POST"])
+def set_tags(number):
+    return _ticket_action(number, TagsForm,
+                          lambda tid, uid, f: services.set_tags(tid, uid, (f.tags.data or "").split(",")),
+                          _("Tags saved."))
 
 
 @bp.route("/tickets/<int:number>/transfer", methods=["POST"])
@@ -209,19 +211,6 @@ def transfer(number):
     if not services.can_see(db.session.get(User, user.id), db.session.get(Ticket, ticket.id)):
         return redirect(url_for("tickets.index"))
     return redirect(url_for("tickets.show", number=number))
-
-
-@bp.route("/tickets/<int:number>/tags", methods=["POST"])
-def set_tags(number):
-    ticket, user = _ticket_or_404(number)
-    form = TagsForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        services.set_tags(ticket.id, user.id, (form.tags.data or "").split(","))
-    except DomainError as exc:
-        return _fail(ticket, exc)
-    return _done(ticket, _("Tags saved."))
 
 
 @bp.route("/tickets/<int:number>/merge", methods=["POST"])
