@@ -218,6 +218,15 @@ def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser):
         expect(page.locator("#ticket-status")).to_have_text(_label("pending_customer"))
         watch.assert_clean("changing the status")
         shot("05-status")
+
+        # One click switches the whole desk to Indonesian (and it stays so on the next page).
+        page.get_by_role("link", name="Bahasa Indonesia").click()
+        expect(page.locator("#ticket-status")).to_have_text("Menunggu pelanggan")
+        page.goto(live_server + "/?view=all")
+        expect(page.get_by_role("heading", name="Semua terbuka")).to_be_visible()
+        expect(page.get_by_role("link", name=MAIN_SUBJECT)).to_be_visible()
+        watch.assert_clean("the Indonesian queue page")
+        shot("06-queue-id")
     finally:
         context.close()
 
@@ -228,5 +237,5 @@ def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser):
     bodies = db.session.execute(select(Message.body_text).where(Message.ticket_id == ticket.id)
                                 .order_by(Message.id)).scalars().all()
     assert bodies[-1].replace("\r\n", "\n") == REPLY
-    for name in ("01-login", "02-queue", "03-ticket", "04-reply", "05-status"):
+    for name in ("01-login", "02-queue", "03-ticket", "04-reply", "05-status", "06-queue-id"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
