@@ -1,12 +1,17 @@
 """Bulk loader for large realistic data sets (the latency benchmark and the query-budget tests).
 
-Rows are generated in Python and written with SQLAlchemy Core multi-row INSERTs (many rows per
-statement, never the ORM per row), with the secondary indexes of the big tables dropped during
-the load and rebuilt afterwards. The search index is filled in the same pass (the tsvector column
-on PostgreSQL, the FTS5 table on SQLite) and ticket_counts is rebuilt at the end.
+Rows are generated in Python, 20,000 tickets at a time, and written in bulk, never through the
+ORM: on SQLite one Core INSERT prepared once and run for every row of a batch (executemany); on
+PostgreSQL COPY, and for tickets COPY into a temporary table and then one INSERT ... SELECT that
+also computes the tsvector, so the search index is filled in the same pass (SQLite: the FTS5 table,
+by executemany). Multi-row INSERT ... VALUES statements were measured too: building and binding
+thousands of parameters per statement made them the slowest of all (about 4,000 rows per second).
+The secondary indexes (and, on PostgreSQL, the foreign keys) of the big tables are dropped for the
+load and rebuilt once at the end, then ticket_counts is rebuilt.
 
-About a quarter of the tickets contain COMMON_WORD and exactly one contains RARE_TERM, so
-searches of both kinds have known answers.
+About a quarter of the tickets contain COMMON_WORD and one per load contains RARE_TERM, so
+searches of both kinds have known answers. 1,000,000 tickets load in about two minutes on
+PostgreSQL, 100,000 in about ten seconds on SQLite (2 cores).
 """
 import random
 import time

@@ -1,8 +1,9 @@
 """Queue lists: views, filters, sorting, keyset pagination and cheap counts.
 
-Every list query walks an index in order and stops after one page; counts come from the
-ticket_counts table, or a capped COUNT for ad-hoc filters. The number of statements per page does
-not grow with the number of tickets.
+Every list query walks an index in order and stops after one page; the sidebar counts come from
+the ticket_counts table and a list's own count is capped (it reads at most cap + 1 matches). The
+number of statements per page does not grow with the number of tickets (tests/integration/
+test_query_budget.py checks that, and that the plans use indexes).
 """
 import base64
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ SORTS = {
     "created": (Ticket.created_at, False),
 }
 COUNT_CAP = 1000
+# Filters and searches count less far: a count walks the list's index until it has cap + 1
+# matches, and with a selective filter that can mean tens of thousands of rows at 1,000 cap.
+FILTERED_COUNT_CAP = 200
 
 
 @dataclass
@@ -126,8 +130,10 @@ def _conditions(params, user, visibility):
         if number is not None:
             conds.append(Ticket.number == number)
         elif email:
-            conds.append(or_(Ticket.customer_id.in_(search.customer_ids_for_email(db.session, email)),
-                             search.match_clause(db.session, params.q)))
+            # The customer ids as values, not a subquery: an OR with a subquery is a filter on
+            # every ticket, an OR of two indexed conditions is two index lookups.
+            customer_ids = db.session.execute(search.customer_ids_for_email(db.session, email)).scalars().all()
+            conds.append(or_(Ticket.customer_id.in_(customer_ids), search.match_clause(db.session, params.q)))
         else:
             clause = search.match_clause(db.session, params.q)
             if clause is not None:
@@ -163,21 +169,34 @@ def _as_filter(clause):
 
 
 def list_tickets(params, user, visibility):
-    """One page of tickets for this agent, plus a count that does not scan the table."""
+    """One page of tickets for this agent, plus a count that does not scan the table.
+
+    Two statements. First the ids of the first cap + 1 matches in list order: that is the capped
+    count, and when there are no more than the cap it is every match, so the page is then fetched
+    by id. Otherwise there are many matches, and the page walks the list's ordered index from the
+    cursor until it has a page. (A LIMIT 26 query planned on an estimate alone walks that index for
+    a word the statistics wrongly think common, all of it when nothing matches; a LIMIT 201 or 1001
+    query over the same conditions is planned to use the search index instead.)
+    """
     if params.view.startswith("queue:") and params.queue_id is None:
         params.queue_id = db.session.execute(
             select(Queue.id).where(Queue.slug == params.view.split(":", 1)[1])).scalar()
     conds = _conditions(params, user, visibility)
     col, desc = SORTS[params.sort]
-    stmt = select(Ticket).where(and_(*conds))
-    if params.cursor:
-        cur = decode_cursor(params.cursor)
-        if cur:
-            val, tid = cur
-            # A row-value comparison: both databases turn it into one index range.
-            key = tuple_(col, Ticket.id)
-            stmt = stmt.where(key < tuple_(val, tid) if desc else key > tuple_(val, tid))
     order = (col.desc(), Ticket.id.desc()) if desc else (col.asc(), Ticket.id.asc())
+    cap = FILTERED_COUNT_CAP if params.has_extra_filters else COUNT_CAP
+    ids = db.session.execute(
+        select(Ticket.id).where(and_(*conds)).order_by(*order).limit(cap + 1)).scalars().all()
+    capped = len(ids) > cap
+    cur = decode_cursor(params.cursor) if params.cursor else None
+    if capped:
+        stmt = select(Ticket).where(and_(*conds))
+    else:  # ids are in list order: the first page is their head
+        stmt = select(Ticket).where(Ticket.id.in_(ids if cur else ids[: params.page_size + 1]))
+    if cur:
+        # A row-value comparison: both databases turn it into one index range.
+        key = tuple_(col, Ticket.id)
+        stmt = stmt.where(key < tuple_(*cur) if desc else key > tuple_(*cur))
     stmt = stmt.order_by(*order).limit(params.page_size + 1).options(
         joinedload(Ticket.customer), joinedload(Ticket.assignee))
     rows = db.session.execute(stmt).unique().scalars().all()
@@ -186,14 +205,13 @@ def list_tickets(params, user, visibility):
         rows = rows[: params.page_size]
         last = rows[-1]
         next_cursor = encode_cursor(getattr(last, col.key), last.id)
-    total, capped = capped_count(conds, order_by=order)
-    return Page(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
+    return Page(items=rows, next_cursor=next_cursor, total=cap if capped else len(ids), total_capped=capped)
 
 
 def capped_count(conds, cap=COUNT_CAP, order_by=()):
     """COUNT over at most cap+1 matching rows: exact for small results, 'cap+' for big ones.
 
-    With the page's order the count walks the same index as the page (and never a whole table).
+    With an order (the list's), the count walks that ordered index, never a whole table.
     """
     sub = select(Ticket.id).where(and_(*conds)).order_by(*order_by).limit(cap + 1).subquery()
     n = db.session.execute(select(func.count()).select_from(sub)).scalar()

@@ -121,7 +121,11 @@ class Ticket(db.Model):
               sqlite_where=text(OPEN_PREDICATE), postgresql_where=text(OPEN_PREDICATE)),
         Index("ix_tickets_open_queue_activity", "queue_id", "last_activity_at", "id",
               sqlite_where=text(OPEN_PREDICATE), postgresql_where=text(OPEN_PREDICATE)),
+        Index("ix_tickets_open_queue_created", "queue_id", "created_at", "id",  # oldest first, per queue
+              sqlite_where=text(OPEN_PREDICATE), postgresql_where=text(OPEN_PREDICATE)),
         Index("ix_tickets_open_assignee_activity", "assignee_id", "last_activity_at", "id",
+              sqlite_where=text(ASSIGNED_PREDICATE), postgresql_where=text(ASSIGNED_PREDICATE)),
+        Index("ix_tickets_open_assignee_created", "assignee_id", "created_at", "id",  # oldest first, mine
               sqlite_where=text(ASSIGNED_PREDICATE), postgresql_where=text(ASSIGNED_PREDICATE)),
         # PostgreSQL does not read an index in order after an IS NULL condition on its first column.
         Index("ix_tickets_open_unassigned_activity", "last_activity_at", "id",
@@ -132,7 +136,10 @@ class Ticket(db.Model):
         Index("ix_tickets_created", "created_at", "id"),
         Index("ix_tickets_status_activity", "status", "last_activity_at", "id"),
         Index("ix_tickets_queue_status_activity", "queue_id", "status", "last_activity_at", "id"),
-        Index("ix_tickets_assignee_status_activity", "assignee_id", "status", "last_activity_at", "id"),
+        # Assigned tickets only: unassigned views then use their own partial index on SQLite,
+        # which otherwise takes "assignee_id IS NULL" for a selective lookup here.
+        Index("ix_tickets_assignee_status_activity", "assignee_id", "status", "last_activity_at", "id",
+              sqlite_where=text("assignee_id IS NOT NULL"), postgresql_where=text("assignee_id IS NOT NULL")),
         Index("ix_tickets_customer_activity", "customer_id", "last_activity_at"),
         # Tickets pointing at a ticket (merges move them; deleting or merging checks them):
         # without these, each such check reads the whole table.

@@ -208,12 +208,18 @@ def upgrade():
         batch_op.create_index('ix_tickets_open_assignee_activity', ['assignee_id', 'last_activity_at', 'id'],
                               unique=False, sqlite_where=sa.text(ASSIGNED_PREDICATE),
                               postgresql_where=sa.text(ASSIGNED_PREDICATE))
+        batch_op.create_index('ix_tickets_open_assignee_created', ['assignee_id', 'created_at', 'id'], unique=False,
+                              sqlite_where=sa.text(ASSIGNED_PREDICATE), postgresql_where=sa.text(ASSIGNED_PREDICATE))
+        batch_op.create_index('ix_tickets_open_queue_created', ['queue_id', 'created_at', 'id'], unique=False,
+                              sqlite_where=sa.text(OPEN_PREDICATE), postgresql_where=sa.text(OPEN_PREDICATE))
         batch_op.create_index('ix_tickets_open_unassigned_activity', ['last_activity_at', 'id'], unique=False,
                               sqlite_where=sa.text(UNASSIGNED_PREDICATE), postgresql_where=sa.text(UNASSIGNED_PREDICATE))
         batch_op.create_index('ix_tickets_queue_status_priority_activity',
                               ['queue_id', 'status', 'priority', 'last_activity_at', 'id'], unique=False)
         batch_op.create_index('ix_tickets_activity', ['last_activity_at', 'id'], unique=False)
-        batch_op.create_index('ix_tickets_assignee_status_activity', ['assignee_id', 'status', 'last_activity_at', 'id'], unique=False)
+        batch_op.create_index('ix_tickets_assignee_status_activity', ['assignee_id', 'status', 'last_activity_at', 'id'],
+                              unique=False, sqlite_where=sa.text('assignee_id IS NOT NULL'),
+                              postgresql_where=sa.text('assignee_id IS NOT NULL'))
         batch_op.create_index('ix_tickets_created', ['created_at', 'id'], unique=False)
         batch_op.create_index('ix_tickets_customer_activity', ['customer_id', 'last_activity_at'], unique=False)
         batch_op.create_index('ix_tickets_merged_into', ['merged_into_id'], unique=False,
@@ -298,6 +304,10 @@ def upgrade():
     # Full-text search, per dialect (not described by the models; see helpdesk.UNMODELLED).
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE INDEX ix_tickets_search_vector ON tickets USING gin (search_vector)")
+        # Which (queue, assignee) pairs occur together: lets the planner estimate an agent's
+        # visibility filter (assignee = me OR queue IN mine) next to a queue filter, instead of
+        # assuming independence and choosing a bitmap scan plus a sort of every match.
+        op.execute("CREATE STATISTICS st_tickets_queue_assignee (mcv) ON queue_id, assignee_id FROM tickets")
     else:
         op.execute("CREATE VIRTUAL TABLE ticket_fts USING fts5(doc, tokenize = 'unicode61 remove_diacritics 2')")
     op.bulk_insert(sa.table("counters", sa.column("name", sa.String), sa.column("value", sa.BigInteger)),
@@ -306,6 +316,7 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP STATISTICS IF EXISTS st_tickets_queue_assignee")
         op.execute("DROP INDEX IF EXISTS ix_tickets_search_vector")
     else:
         op.execute("DROP TABLE IF EXISTS ticket_fts")
@@ -341,6 +352,8 @@ def downgrade():
         batch_op.drop_index('ix_tickets_activity')
         batch_op.drop_index('ix_tickets_queue_status_priority_activity')
         batch_op.drop_index('ix_tickets_open_unassigned_activity')
+        batch_op.drop_index('ix_tickets_open_queue_created')
+        batch_op.drop_index('ix_tickets_open_assignee_created')
         batch_op.drop_index('ix_tickets_open_assignee_activity')
         batch_op.drop_index('ix_tickets_open_queue_activity')
         batch_op.drop_index('ix_tickets_open_activity')

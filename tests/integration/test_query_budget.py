@@ -108,7 +108,8 @@ def test_pages_show_the_seeded_tickets(budget):
         assert html["queue"].count('name="ticket_ids"') == 25
         assert html["filtered"].count('name="ticket_ids"') == 25
         assert html["search_common"].count('name="ticket_ids"') == 25
-        assert ">1000+</span>" in html["search_common"]  # capped count, not a count of 12,500 rows
+        assert ">200+</span>" in html["search_common"]  # a capped count, not a count of 12,500 rows
+        assert ">1000+</span>" in html["queue"]
         # The rare order number is in one ticket per load: both are found, and nothing else.
         assert html["search_rare"].count('name="ticket_ids"') == 2
         for seeded in (small, big):
@@ -143,7 +144,8 @@ def test_list_and_search_queries_use_indexes(budget):
                         continue
                     plan = _plan(conn, statement, parameters)
                     assert not _full_scans(conn.dialect.name, plan), (role, name, statement, plan)
-                    assert any("Index" in line or "INDEX" in line or "PRIMARY KEY" in line for line in plan), \
-                        (role, name, statement, plan)
+                    nothing_to_read = any("One-Time Filter: false" in line for line in plan)  # e.g. id IN ()
+                    assert nothing_to_read or any("Index" in line or "INDEX" in line or "PRIMARY KEY" in line
+                                                  for line in plan), (role, name, statement, plan)
                     checked += 1
     assert checked >= 2 * 10 * 2  # page and count queries of every list page, for both roles
