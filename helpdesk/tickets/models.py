@@ -33,7 +33,7 @@ class Queue(db.Model):
     lead_id = db.Column(db.Integer, db.ForeignKey("users.id"))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     lead = db.relationship("User", foreign_keys=[lead_id])
-    members = db.relationship("User", secondary="queue_members", lazy="selectin", order_by="User.name")
+    members = db.relationship("User", secondary="queue_members", order_by="User.name")
 
 
 class QueueMember(db.Model):
