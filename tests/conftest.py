@@ -21,19 +21,7 @@ from helpdesk import create_app  # noqa: E402
 from helpdesk.embedded_redis import EmbeddedRedis  # noqa: E402
 from helpdesk.extensions import db  # noqa: E402
 
-REQUIRE_SERVICES = os.environ.get("HELPDESK_REQUIRE_SERVICES") == "1"
-
-
-# ---------------------------------------------------------------- skips become failures in CI
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = f"HELPDESK_REQUIRE_SERVICES=1 but the test was skipped: {reason}"
+pytest_plugins = ["tests.require_services", "pytester"]
 
 
 def pytest_configure(config):
