@@ -47,6 +47,14 @@ class Config:
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
         self.INVITE_MAX_AGE = _int("INVITE_MAX_AGE", 7 * 24 * 3600)
+        # Public web form: tickets per IP and per email address, the origins that may frame the
+        # embeddable form (space or comma separated), the embedded form's token lifetime and the
+        # lifetime of the confirmation page's link (seconds).
+        self.WEBFORM_RATE_LIMIT = os.environ.get("WEBFORM_RATE_LIMIT", "20 per hour")
+        self.WEBFORM_EMAIL_RATE_LIMIT = os.environ.get("WEBFORM_EMAIL_RATE_LIMIT", "5 per hour")
+        self.WEBFORM_FRAME_ORIGINS = os.environ.get("WEBFORM_FRAME_ORIGINS", "").replace(",", " ").split()
+        self.WEBFORM_TOKEN_MAX_AGE = _int("WEBFORM_TOKEN_MAX_AGE", 4 * 3600)
+        self.WEBFORM_DONE_MAX_AGE = _int("WEBFORM_DONE_MAX_AGE", 3600)
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")
         self.BABEL_DEFAULT_TIMEZONE = self.HELPDESK_TIMEZONE
         self.LANGUAGES = ["id", "en"]

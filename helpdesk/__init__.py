@@ -12,6 +12,8 @@ from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 # list against app.url_map, so an exemption cannot appear or vanish unnoticed.
 CSRF_EXEMPT = {
     "api.": "JSON API v1: token auth in the Authorization header, no cookies, so no CSRF risk.",
+    "webform.embed": "Embeddable web form: framed cross-site, so the browser sends no session cookie; its "
+                     "POST carries a signed, expiring form token (helpdesk/webform/tokens.py) instead.",
 }
 
 
@@ -111,13 +113,16 @@ def register_blueprints(app):
     from .auth.views import bp as auth_bp
     from .customers.views import bp as customers_bp
     from .tickets.views import bp as tickets_bp
+    from .webform.views import bp as webform_bp
 
-    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp):
+    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp):
         app.register_blueprint(bp)
     for prefix in CSRF_EXEMPT:
         bp = app.blueprints.get(prefix.rstrip("."))
         if bp is not None:
             csrf.exempt(bp)
+        elif prefix in app.view_functions:  # a single endpoint
+            csrf.exempt(app.view_functions[prefix])
 
 
 def register_errorhandlers(app):
@@ -164,7 +169,8 @@ def register_security_headers(app):
         )
         resp.headers.setdefault("Content-Security-Policy", csp)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
+        if not getattr(g, "allow_framing", False):  # a route that sets its own frame-ancestors
+            resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if request.is_secure:

@@ -1,0 +1,1 @@
+"""The public web form (no login) and its embeddable variant."""
