@@ -55,6 +55,12 @@ class Config:
         self.WEBFORM_FRAME_ORIGINS = os.environ.get("WEBFORM_FRAME_ORIGINS", "").replace(",", " ").split()
         self.WEBFORM_TOKEN_MAX_AGE = _int("WEBFORM_TOKEN_MAX_AGE", 4 * 3600)
         self.WEBFORM_DONE_MAX_AGE = _int("WEBFORM_DONE_MAX_AGE", 3600)
+        # Customer portal: sign-in link lifetime, per-IP and per-email limits of the "send me a link"
+        # form, and the lifetime of the signed per-ticket links in emails (seconds).
+        self.PORTAL_LINK_MAX_AGE = _int("PORTAL_LINK_MAX_AGE", 30 * 60)
+        self.PORTAL_LINK_RATE_LIMIT = os.environ.get("PORTAL_LINK_RATE_LIMIT", "20 per hour")
+        self.PORTAL_LINK_EMAIL_RATE_LIMIT = os.environ.get("PORTAL_LINK_EMAIL_RATE_LIMIT", "5 per hour")
+        self.PORTAL_TICKET_LINK_MAX_AGE = _int("PORTAL_TICKET_LINK_MAX_AGE", 14 * 24 * 3600)
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")
         self.BABEL_DEFAULT_TIMEZONE = self.HELPDESK_TIMEZONE
         self.LANGUAGES = ["id", "en"]

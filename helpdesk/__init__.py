@@ -112,10 +112,11 @@ def register_blueprints(app):
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
     from .customers.views import bp as customers_bp
+    from .portal.views import bp as portal_bp
     from .tickets.views import bp as tickets_bp
     from .webform.views import bp as webform_bp
 
-    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp):
+    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp, portal_bp):
         app.register_blueprint(bp)
     for prefix in CSRF_EXEMPT:
         bp = app.blueprints.get(prefix.rstrip("."))

@@ -5,7 +5,8 @@ Password-reset and invitation links live in helpdesk/auth/links.py on the same b
 import time
 
 import segno
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (Blueprint, current_app, flash, g, has_request_context, redirect, render_template, request, session,
+                   url_for)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -28,11 +29,16 @@ ENROLMENT_OPEN = {"auth.two_factor_setup", "auth.logout", "static"}
 
 @login_manager.user_loader
 def load_user(user_id):
-    """Session ids look like 'u:<id>' (staff); other prefixes belong to other account kinds.
+    """Session ids look like 'u:<id>' (staff) or 'c:<id>' (customers, on the portal's pages only).
 
     A session made before the password changed (another browser, a stolen cookie) ends with it.
     """
-    if not user_id or not user_id.startswith("u:"):
+    portal = has_request_context() and request.blueprint == "portal"
+    if user_id and user_id.startswith("c:"):  # a customer: known on the portal only, anonymous on the desk
+        from ..portal.views import load_customer
+
+        return load_customer(user_id) if portal else None
+    if not user_id or not user_id.startswith("u:") or portal:  # the portal never loads an agent
         return None
     user = db.session.get(User, int(user_id[2:]))
     if user is None or not user.is_active:
@@ -221,7 +227,7 @@ def _forget_cached_user():
 @bp.before_app_request
 def _require_enrolment():
     """An agent whose role needs two-factor login reaches no page before enrolling."""
-    if request.blueprint == "api" or request.endpoint in ENROLMENT_OPEN or request.endpoint is None:
+    if request.blueprint in ("api", "portal") or request.endpoint in ENROLMENT_OPEN or request.endpoint is None:
         return None
     if current_user.is_authenticated and not current_user.totp_enabled and totp.required_for(current_user):
         flash(_("Your role requires two-factor login. Set it up to continue."), "warning")

@@ -33,6 +33,10 @@ class Customer(db.Model):
     merged_into_id = db.Column(db.Integer, db.ForeignKey("customers.id"))
     anonymised_at = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # Customer portal: a random value that signed sign-in links carry; rotated on every sign-in so a
+    # link works once. last_login_at: the latest portal sign-in (UTC).
+    login_nonce = db.Column(db.String(32))
+    last_login_at = db.Column(db.DateTime)
     organisation = db.relationship("Organisation", back_populates="customers")
     emails = db.relationship(
         "CustomerEmail", back_populates="customer", lazy="selectin", order_by="CustomerEmail.id"

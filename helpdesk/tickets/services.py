@@ -323,6 +323,34 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
     return ticket, msg
 
 
+CUSTOMER_STATUSES = ("resolved", "open")  # "this is solved" and reopen, from the customer portal
+
+
+def customer_change_status(ticket_id, customer_id, new_status, now=None):
+    """The customer marks their ticket solved (resolved) or reopens it (open). Audited as the customer."""
+    now = now or utcnow()
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or ticket.customer_id != customer_id or ticket.merged_into_id:
+        raise NotFound(_("Ticket not found."))
+    if new_status not in CUSTOMER_STATUSES or (new_status == "open" and ticket.status != "resolved") \
+            or (new_status == "resolved" and ticket.status in ("resolved", "closed")):
+        raise InvalidTransition(_("A ticket cannot go from '%(old)s' to '%(new)s'.",
+                                  old=_status_name(ticket.status), new=_status_name(new_status)))
+    if ticket.status == "pending_billing":
+        ticket.customer_replied = False
+    _set_status(ticket, new_status, None, now, actor_customer_id=customer_id, note="customer portal")
+    return ticket
+
+
+def last_contact_channel(customer_id):
+    """How the customer last reached us: the channel of their latest message (else latest ticket)."""
+    channel = db.session.execute(
+        select(Message.channel).where(Message.author_customer_id == customer_id, Message.channel.is_not(None))
+        .order_by(Message.id.desc()).limit(1)).scalar_one_or_none()
+    return channel or db.session.execute(select(Ticket.channel).where(Ticket.customer_id == customer_id)
+                                         .order_by(Ticket.id.desc()).limit(1)).scalar_one_or_none()
+
+
 # ---------------------------------------------------------------- changes
 
 def change_status(ticket_id, actor_id, new_status, now=None, note=None):

@@ -99,7 +99,7 @@ def _render_ticket(ticket, user, reply_form=None, conflict=None, status_code=200
         reply_form=reply_form, status_form=status_form, priority_form=priority_form, assign_form=AssignForm(),
         transfer_form=TransferForm(), tags_form=tags_form, merge_form=MergeForm(), targets=targets,
         canned=services.canned_for(ticket, user), other_tickets=customer_ticket_summary(ticket.customer_id, ticket.id),
-        conflict=conflict,
+        conflict=conflict, last_channel=services.last_contact_channel(ticket.customer_id),
     ), status_code
 
 

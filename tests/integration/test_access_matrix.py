@@ -16,6 +16,8 @@ from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
 
 ROLE_NAMES = ("anonymous",) + ROLES
+# The matrix also runs as a customer signed in to the portal (the matrix ticket's customer).
+MATRIX_ROLES = ROLE_NAMES + ("customer",)
 
 # public: anyone (outcome may be a form, a redirect or a "bad link" page, never 401/403/5xx)
 # agent: any logged-in agent; anonymous is sent to the login page
@@ -24,6 +26,8 @@ ROLE_NAMES = ("anonymous",) + ROLES
 # customer_admin: admin or customer_support (merging customers)
 # api / api_ticket / api_create: token auth; anonymous 401; api_ticket like `ticket`;
 #   api_create needs membership of the target queue (403 otherwise)
+# customer: a customer signed in to the portal (their own ticket and attachment); agents get 403,
+#   anonymous is sent to the portal's sign-in page. A customer is anonymous on every agent page.
 ACCESS = {
     "static": "public",
     "auth.login": "public",
@@ -73,6 +77,23 @@ ACCESS = {
     "webform.done": "public",
     "webform.embed": "public",
     "webform.embed_done": "public",
+    "portal.login": "public",
+    "portal.use_link": "public",
+    "portal.logout": "public",
+    "portal.index": "customer",
+    "portal.ticket": "customer",
+    "portal.reply": "customer",
+    "portal.solved": "customer",
+    "portal.reopen": "customer",
+    "portal.attachment": "customer",
+    "portal.profile": "customer",
+    "portal.add_email": "customer",
+    "portal.confirm_email": "public",  # signed confirmation link: a bad token is a 400 page
+    "portal.link": "public",  # signed per-ticket links: a bad token is a 400 page
+    "portal.link_reply": "public",
+    "portal.link_solved": "public",
+    "portal.link_reopen": "public",
+    "portal.link_attachment": "public",
     "api.list_tickets": "api",
     "api.get_ticket": "api_ticket",
     "api.add_message": "api_ticket",
@@ -89,6 +110,8 @@ def allowed(rule, role):
     """True when `role` may use an endpoint with this access rule."""
     if rule == "public":
         return True
+    if role == "customer" or rule == "customer":
+        return role == "customer" and rule == "customer"
     if role == "anonymous":
         return False
     if rule in ("agent", "api"):
@@ -132,12 +155,13 @@ def world(app, make):
                    "user_id": spare.id, "org_id": org.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
                    "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css"},
         "ticket_id": ticket.id,
+        "customer_id": cust.id,
         "tech_queue": "technical-support",
     }
 
 
 # Requests that change the world for the requests after them run last.
-LAST = ("admin.canned_delete", "admin.agent_action", "auth.two_factor_disable", "auth.logout")
+LAST = ("admin.canned_delete", "admin.agent_action", "auth.two_factor_disable", "auth.logout", "portal.logout")
 
 
 def _requests(app, world):
@@ -166,9 +190,21 @@ def _call(client, method, url, token=None):
     return client.open(url, method=method, headers=headers, **kwargs)
 
 
-@pytest.mark.parametrize("role", ROLE_NAMES)
+def _customer_login(client, customer_id):
+    from helpdesk.customers.models import Customer
+    from helpdesk.portal.tokens import make_sign_in_token
+
+    customer = db.session.get(Customer, customer_id)
+    customer.login_nonce = "m" * 32
+    db.session.commit()
+    assert client.post(f"/portal/login/{make_sign_in_token(customer_id, customer.login_nonce)}").status_code == 303
+
+
+@pytest.mark.parametrize("role", MATRIX_ROLES)
 def test_matrix(app, world, auth, client, role):
-    if role != "anonymous":
+    if role == "customer":
+        _customer_login(client, world["customer_id"])
+    elif role != "anonymous":
         auth.login(world["users"][role])
     failures = []
     for endpoint, method, url in _requests(app, world):
@@ -182,9 +218,9 @@ def test_matrix(app, world, auth, client, role):
         elif ok and code in (401, 403, 404):
             failures.append(f"{method} {url} ({rule}): {role} should be allowed, got {code}")
         elif not ok:
-            if rule.startswith("api") and role == "anonymous":
+            if rule.startswith("api") and role in ("anonymous", "customer"):
                 good = code == 401
-            elif role == "anonymous":
+            elif role in ("anonymous", "customer"):
                 good = code == 302 and "/login" in resp.headers.get("Location", "")
             elif rule in ("ticket", "api_ticket"):
                 good = code == 404
