@@ -34,8 +34,10 @@ class Customer(db.Model):
     anonymised_at = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     # Customer portal: a random value that signed sign-in links carry; rotated on every sign-in so a
-    # link works once. last_login_at: the latest portal sign-in (UTC).
+    # link works once. last_login_at: the latest portal sign-in (UTC). password_hash: an optional
+    # portal password the customer set on their profile (NULL: magic links only).
     login_nonce = db.Column(db.String(32))
+    password_hash = db.Column(db.String(255))
     last_login_at = db.Column(db.DateTime)
     organisation = db.relationship("Organisation", back_populates="customers")
     emails = db.relationship(

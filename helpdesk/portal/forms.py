@@ -1,8 +1,8 @@
-"""Portal forms: the sign-in request, buttons (sign in, solve, reopen), a reply, the profile."""
+"""Portal forms: the sign-in request, password sign-in, buttons (sign in, solve, reopen), a reply, the profile."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import EmailField, SelectField, StringField, TelField, TextAreaField
+from wtforms import EmailField, PasswordField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 
@@ -33,3 +33,14 @@ class AddEmailForm(FlaskForm):
     email = EmailField(_l("Another email address"), filters=[lambda v: v.strip() if isinstance(v, str) else v],
                        validators=[DataRequired(_l("Please give your email address.")),
                                    Email(_l("This is not a valid email address.")), Length(max=254)])
+
+
+class PasswordLoginForm(FlaskForm):
+    email = EmailField(_l("Your email address"), filters=[lambda v: v.strip() if isinstance(v, str) else v],
+                       validators=[DataRequired(_l("Please give your email address.")), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Please type your password."))])
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password (leave empty to sign in by email link only)"),
+                             validators=[Optional(), Length(max=200)])

@@ -7,7 +7,10 @@ import secrets
 
 from sqlalchemy import or_, select
 
+from werkzeug.security import check_password_hash
+
 from ..auth.i18n import _
+from ..auth.services import MIN_PASSWORD, hash_password
 from ..customers import services as customers
 from ..customers.models import LANGUAGES, Customer, CustomerEmail, Organisation
 from ..errors import DomainError, Forbidden, NotFound
@@ -67,6 +70,33 @@ def sign_in(token, now=None):
     customer = check_sign_in_token(token)
     customer.login_nonce = _new_nonce()
     customer.last_login_at = now or utcnow()
+    return customer
+
+
+def authenticate(email, password, now=None):
+    """The customer with this address and portal password, else None (the same for every failure)."""
+    try:
+        customer = customers.find_by_email(customers.clean_email(email))
+    except DomainError:
+        customer = None
+    customer = active_customer(customer.id) if customer is not None else None
+    if customer is None or not customer.password_hash:
+        # Spend the time of a real check, so timing does not tell which addresses have a password.
+        check_password_hash(hash_password("x" * MIN_PASSWORD), password or "")
+        return None
+    if not check_password_hash(customer.password_hash, password or ""):
+        return None
+    customer.last_login_at = now or utcnow()
+    return customer
+
+
+def set_password(customer_id, password):
+    """Set (or, with an empty password, remove) the customer's optional portal password."""
+    customer = _customer_or_404(customer_id)
+    if password and len(password) < MIN_PASSWORD:
+        raise DomainError(_("The password must be at least %(n)d characters long.", n=MIN_PASSWORD),
+                          field="password")
+    customer.password_hash = hash_password(password) if password else None
     return customer
 
 

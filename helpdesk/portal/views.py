@@ -17,7 +17,7 @@ from ..errors import DomainError
 from ..extensions import db, limiter
 from ..tickets.views import send_attachment
 from . import services, tokens
-from .forms import AddEmailForm, ButtonForm, ProfileForm, ReplyForm, RequestLinkForm
+from .forms import AddEmailForm, ButtonForm, PasswordLoginForm, ProfileForm, ReplyForm, RequestLinkForm, SetPasswordForm
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,56 @@ def login():
     form = RequestLinkForm()
     if request.method == "POST" and form.validate():
         if _over_limit_then_count(form.email.data):
-            return render_template("portal/login.html", form=form, sent=False,
-                                   message=_("Too many sign-in links were asked for. Please wait a while and "
-                                             "try again.")), 429
+            return _login_page(form, message=_("Too many sign-in links were asked for. Please wait a while and "
+                                               "try again."), status=429)
         services.request_sign_in_link(form.email.data)
         db.session.commit()
-        return render_template("portal/login.html", form=form, sent=True, message=None)
-    return render_template("portal/login.html", form=form, sent=False, message=None), \
-        (400 if request.method == "POST" else 200)
+        return _login_page(form, sent=True)
+    return _login_page(form, status=400 if request.method == "POST" else 200)
+
+
+def _login_page(form=None, password_form=None, sent=False, message=None, status=200):
+    return render_template("portal/login.html", form=form or RequestLinkForm(formdata=None),
+                           password_form=password_form or PasswordLoginForm(formdata=None), sent=sent,
+                           message=message), status
+
+
+def _password_failed(response):
+    return response.status_code not in (302, 303)
+
+
+def _password_ip_limit():
+    return current_app.config["PORTAL_PASSWORD_RATE_LIMIT"]
+
+
+def _password_limited():
+    return _("Too many failed sign-in attempts. Please wait a few minutes, or ask for a sign-in link.")
+
+
+def _password_account_key():
+    return "portal-password:" + (request.form.get("email") or "").strip().lower()
+
+
+@bp.route("/login/password", methods=["POST"])
+@limiter.limit(_password_ip_limit, deduct_when=_password_failed, error_message=_password_limited)
+@limiter.limit(_password_ip_limit, deduct_when=_password_failed, key_func=_password_account_key,
+               error_message=_password_limited)
+def password_login():
+    """Optional password sign-in for customers who set one (failures count per IP and per address)."""
+    form = PasswordLoginForm()
+    customer = services.authenticate(form.email.data, form.password.data) if form.validate() else None
+    if customer is None:
+        db.session.rollback()
+        return _login_page(password_form=form, message=_("The email address or password is not right. "
+                                                         "You can also ask for a sign-in link."), status=400)
+    db.session.commit()
+    _sign_in(customer)
+    return redirect(url_for("portal.index"), 303)
+
+
+def _sign_in(customer):
+    session.pop("_pwf", None)
+    login_user(CustomerLogin(customer))
 
 
 @bp.route("/login/<token>", methods=["GET", "POST"])
@@ -130,8 +172,7 @@ def use_link(token):
     if request.method == "GET":
         return render_template("portal/use_link.html", form=form, error=None, customer=customer)
     db.session.commit()
-    session.pop("_pwf", None)
-    login_user(CustomerLogin(customer))
+    _sign_in(customer)
     return redirect(url_for("portal.index"), 303)
 
 
@@ -236,11 +277,12 @@ def attachment(attachment_id):
 
 # ---------------------------------------------------------------- profile
 
-def _render_profile(form=None, email_form=None, status=200):
+def _render_profile(form=None, email_form=None, password_form=None, status=200):
     customer = services.active_customer(current_user.id)
     form = form or ProfileForm(name=customer.name, phone=customer.phone, language=customer.language or "id")
     return render_template("portal/profile.html", customer=customer, form=form,
-                           email_form=email_form or AddEmailForm()), status
+                           email_form=email_form or AddEmailForm(formdata=None),
+                           password_form=password_form or SetPasswordForm(formdata=None)), status
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -262,6 +304,25 @@ def profile():
         return _render_profile(form, status=400)
     db.session.commit()
     flash(_("Your details were saved."), "success")
+    return redirect(url_for("portal.profile"), 303)
+
+
+@bp.route("/profile/password", methods=["POST"])
+@customer_required
+def set_password():
+    """Set, change or remove the optional portal password."""
+    form = SetPasswordForm()
+    try:
+        if not form.validate():
+            raise DomainError(_("Please check the password."), field="password")
+        services.set_password(current_user.id, form.password.data or None)
+    except DomainError as exc:
+        db.session.rollback()
+        form.password.errors = [*form.password.errors, exc.message]
+        return _render_profile(password_form=form, status=400)
+    db.session.commit()
+    flash(_("Your password was saved.") if form.password.data else _("You now sign in by email link only."),
+          "success")
     return redirect(url_for("portal.profile"), 303)
 
 

@@ -79,6 +79,7 @@ ACCESS = {
     "webform.embed_done": "public",
     "portal.login": "public",
     "portal.use_link": "public",
+    "portal.password_login": "public",
     "portal.logout": "public",
     "portal.index": "customer",
     "portal.ticket": "customer",
@@ -88,6 +89,7 @@ ACCESS = {
     "portal.attachment": "customer",
     "portal.profile": "customer",
     "portal.add_email": "customer",
+    "portal.set_password": "customer",
     "portal.confirm_email": "public",  # signed confirmation link: a bad token is a 400 page
     "portal.link": "public",  # signed per-ticket links: a bad token is a 400 page
     "portal.link_reply": "public",

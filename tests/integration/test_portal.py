@@ -413,3 +413,53 @@ def test_portal_is_indonesian_by_default_and_english_one_click_away(app, world):
     sign_in(browser, world["dewi"].id)
     home = text_of(browser.get("/portal/?lang=id"))
     assert "Permintaan saya" in home and "Sedang kami kerjakan" in home
+
+
+# ---------------------------------------------------------------- optional password
+
+def test_optional_password_sign_in(app, client, world):
+    dewi_id = world["dewi"].id
+    bad = client.post("/portal/login/password", data={"email": "dewi@tokodewi.co.id", "password": "x" * 12})
+    assert bad.status_code == 400 and "email address or password is not right" in text_of(bad)  # no password set
+    sign_in(client, dewi_id)
+    short = client.post("/portal/profile/password", data={"password": "pendek"})
+    assert short.status_code == 400 and "at least 10 characters" in text_of(short)
+    assert client.post("/portal/profile/password", data={"password": "kata-sandi-dewi-123"}).status_code == 303
+    assert "Your password was saved." in text_of(client.get("/portal/profile"))
+    db.session.expire_all()
+    assert portal.active_customer(dewi_id).password_hash not in (None, "kata-sandi-dewi-123")
+    client.post("/portal/logout")
+    assert client.get("/portal/").status_code == 302
+    answers = []
+    for email, password in (("dewi@tokodewi.co.id", "salah-sandi-12345"),
+                            ("nobody@example.org", "kata-sandi-dewi-123"), ("budi@example.net", "kata-sandi-dewi-123")):
+        resp = client.post("/portal/login/password", data={"email": email, "password": password})
+        assert resp.status_code == 400
+        answers.append(re.sub(r'value="[^"]*"', "", resp.get_data(as_text=True)))
+    assert answers[0] == answers[1] == answers[2]  # wrong password, unknown address, no password: one answer
+    resp = client.post("/portal/login/password",
+                       data={"email": "Dewi@TokoDewi.co.id", "password": "kata-sandi-dewi-123"})
+    assert resp.status_code == 303
+    assert "Website saya mati" in text_of(client.get("/portal/"))
+    # Removing the password: magic links only again.
+    assert client.post("/portal/profile/password", data={"password": ""}).status_code == 303
+    db.session.expire_all()
+    assert portal.active_customer(dewi_id).password_hash is None
+
+
+def test_password_failures_are_limited_per_address(app_factory, world):
+    app = app_factory(PORTAL_PASSWORD_RATE_LIMIT="3 per hour")
+    with app.app_context():
+        portal.set_password(world["dewi"].id, "kata-sandi-dewi-123")
+        db.session.commit()
+        for i in range(3):
+            c = app.test_client()
+            c.environ_base["REMOTE_ADDR"] = f"198.51.100.{20 + i}"
+            assert c.post("/portal/login/password", data={"email": "dewi@tokodewi.co.id",
+                                                           "password": "salah-salah-salah"}).status_code == 400
+        c = app.test_client()
+        c.environ_base["REMOTE_ADDR"] = "198.51.100.40"
+        resp = c.post("/portal/login/password",
+                      data={"email": "dewi@tokodewi.co.id", "password": "kata-sandi-dewi-123"})
+        assert resp.status_code == 429 and "Too many failed sign-in attempts" in text_of(resp)
+        assert c.get("/portal/").status_code == 302
