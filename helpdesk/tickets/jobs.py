@@ -3,6 +3,7 @@
 These are simple Flask-Mail notifications; the email issue replaces them with fully threaded mail.
 """
 from flask import current_app
+from flask_babel import force_locale, gettext
 from flask_mail import Message as MailMessage
 from sqlalchemy import select
 
@@ -45,7 +46,14 @@ def send_agent_reply(message_id):
     if msg is None or msg.kind != "reply":
         return 0
     ticket = db.session.get(Ticket, msg.ticket_id)
-    return _send([ticket.customer.primary_email], f"[#{ticket.number}] {ticket.subject}", msg.body_text)
+    from ..portal.tokens import ticket_link_url
+
+    link = ticket_link_url(ticket.customer_id, ticket.id)
+    locale = ticket.customer.language or current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(locale):
+        footer = gettext("See this request and answer online (no password needed):")
+    return _send([ticket.customer.primary_email], f"[#{ticket.number}] {ticket.subject}",
+                 f"{msg.body_text}\n\n-- \n{footer}\n{link}\n")
 
 
 def notify_customer_reply(message_id):

@@ -8,6 +8,7 @@ from flask_babel import force_locale
 from flask_mail import Message as MailMessage
 
 from ..extensions import db, mail
+from ..portal.tokens import ticket_link_url
 from ..tickets.models import Ticket
 
 
@@ -18,7 +19,8 @@ def send_acknowledgement(ticket_id, email):
         return 0
     locale = ticket.customer.language or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(locale):
-        text = render_template("webform/mail/ack.txt", ticket=ticket, customer=ticket.customer)
+        text = render_template("webform/mail/ack.txt", ticket=ticket, customer=ticket.customer,
+                               link=ticket_link_url(ticket.customer_id, ticket.id))
     subject, _, body = text.partition("\n")
     mail.send(MailMessage(subject=" ".join(subject.split()), recipients=[email], body=body.lstrip("\n"),
                           sender=current_app.config["MAIL_DEFAULT_SENDER"]))

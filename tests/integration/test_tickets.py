@@ -156,3 +156,19 @@ def test_billing_sees_pending_billing_tickets_and_customer_replied(app, make, de
     auth.login(billing_email)
     page = client.get("/?view=all").get_data(as_text=True)
     assert "Perlu approval biaya" in page and "customer replied" in page
+
+
+def test_reply_mail_carries_a_signed_link_to_the_ticket(app, make, desk, client, run_jobs):
+    from helpdesk.extensions import mail
+
+    t = make.ticket(queue=desk["q"], customer=desk["cust"], subject="Domain belum aktif")
+    services.add_agent_message(t.id, desk["agent"].id, body_text="Domain sudah aktif, silakan dicek.")
+    db.session.commit()
+    email = desk["cust"].primary_email
+    with mail.record_messages() as outbox:
+        run_jobs()
+    reply = next(m for m in outbox if m.recipients == [email])
+    link = reply.body.strip().splitlines()[-1]
+    assert "/portal/t/" in link and "Domain sudah aktif" in reply.body
+    page = client.get(link[link.index("/portal/"):])
+    assert page.status_code == 200 and "Domain sudah aktif, silakan dicek." in page.get_data(as_text=True)

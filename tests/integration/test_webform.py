@@ -161,6 +161,9 @@ def test_acknowledgement_mail_has_the_number_in_the_customers_language(app, clie
     ack_en = acks["english@example.com"]
     assert f"#{en_number}" in ack_en.subject and "What happens next" in ack_en.body
     assert "Hello Jane," in ack_en.body
+    link = next(line for line in ack_en.body.splitlines() if "/portal/t/" in line).strip()
+    page = client.get(link[link.index("/portal/"):])
+    assert page.status_code == 200 and f"#{en_number}" in page.get_data(as_text=True)
 
 
 # ---------------------------------------------------------------- protection
