@@ -22,6 +22,8 @@ run: install translations
 	$(BIN)/python -m workers.dev
 
 test: install translations
+	@# axe-core for the browser tests' accessibility check (test-only, from npm); without npm it skips with the reason
+	@if [ -f package.json ] && [ ! -d node_modules ] && command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

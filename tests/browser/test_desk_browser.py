@@ -1,31 +1,23 @@
 """The agent desk in a real browser: Debian Chromium, driven by Playwright, against the real app
 served on a free port. Every step asserts what a person sees, and saves a full-page screenshot
 under test-output/browser/ (the README uses them)."""
-import os
-import threading
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from helpdesk.extensions import db
 from helpdesk.tickets import services, states
 from helpdesk.tickets.models import Message, Ticket
 from helpdesk.timeutil import utcnow
 from helpdesk.web import STATUS_LABELS
+from tests.browser.helpers import SHOTS, PageWatch
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 LOCALE = "en"  # the browser's Accept-Language; expected texts come from the app's catalog for it
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 
 MAIN_SUBJECT = "Website toko online error 500 sejak pagi"
 MAIN_BODY = ("Selamat pagi, sejak jam 07.00 website toko kami (tokobatikayu.co.id) hanya menampilkan "
@@ -95,62 +87,7 @@ def _seed(make):
     return {"agent": agent, "main_number": main.number, "main_id": main.id}
 
 
-@pytest.fixture
-def live_server(app_factory):
-    """The real app (CSRF on, as in production) served by werkzeug in a background thread."""
-    server_app = app_factory(WTF_CSRF_ENABLED=True)
-    server = make_server("127.0.0.1", 0, server_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
-
-
-@pytest.fixture
-def browser():
-    """Headless Debian Chromium, or a skip with the reason."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-class PageWatch:
-    """Console errors, failed requests and requests to any host but the test server, for one page."""
-
-    def __init__(self, page, base_url):
-        self.host = urlsplit(base_url).netloc
-        self.errors, self.foreign, self.failed, self.http_errors = [], [], [], []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(f"{page.url}: {m.text}"))
-        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
-        page.on("request", self._request)
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
-        page.on("response", lambda r: r.status >= 400 and self.http_errors.append(f"{r.status} {r.url}"))
-
-    def _request(self, request):
-        parts = urlsplit(request.url)
-        if parts.scheme in ("data", "blob", "about"):
-            return
-        if parts.scheme not in ("http", "https") or parts.netloc != self.host:
-            self.foreign.append(request.url)
-
-    def assert_clean(self, step):
-        assert not self.errors, f"console errors after {step}: {self.errors}"
-        assert not self.foreign, f"requests to other hosts after {step}: {self.foreign}"
-        assert not self.failed, f"failed requests after {step}: {self.failed}"
-        assert not self.http_errors, f"error responses after {step}: {self.http_errors}"
-
-
-def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser):
+def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser, axe_source):
     from playwright.sync_api import expect
 
     seed = _seed(make)
@@ -164,7 +101,7 @@ def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser):
                                   timezone_id="Asia/Jakarta", service_workers="block")
     page = context.new_page()
     page.set_default_timeout(15_000)
-    watch = PageWatch(page, live_server)
+    watch = PageWatch(page, live_server, axe_source)
 
     def shot(name):
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

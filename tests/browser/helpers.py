@@ -1,0 +1,50 @@
+"""What every page of a browser test must satisfy: no console errors, no request to another host,
+no failed request, and (with axe-core) no accessibility violation."""
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-output" / "browser"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+class PageWatch:
+    """Console errors, failed requests and requests to any host but the test server, for one page."""
+
+    def __init__(self, page, base_url, axe_source=None):
+        self.page = page
+        self.axe_source = axe_source
+        self.host = urlsplit(base_url).netloc
+        self.errors, self.foreign, self.failed, self.http_errors = [], [], [], []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(f"{page.url}: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
+        page.on("request", self._request)
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        page.on("response", lambda r: r.status >= 400 and self.http_errors.append(f"{r.status} {r.url}"))
+
+    def _request(self, request):
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob", "about"):
+            return
+        if parts.scheme not in ("http", "https") or parts.netloc != self.host:
+            self.foreign.append(request.url)
+
+    def axe_violations(self):
+        """axe-core's violations on the current page, as readable lines (injected through the
+        DevTools protocol: the page's CSP rightly refuses inline scripts)."""
+        self.page.evaluate(self.axe_source)
+        found = self.page.evaluate("""async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations.map(v => `${v.id} (${v.impact}): ${v.help} -> ` +
+                v.nodes.map(n => n.target.join(' ')).join(', '));
+        }""")
+        return [f"{self.page.url}: {line}" for line in found]
+
+    def assert_clean(self, step):
+        assert not self.errors, f"console errors after {step}: {self.errors}"
+        assert not self.foreign, f"requests to other hosts after {step}: {self.foreign}"
+        assert not self.failed, f"failed requests after {step}: {self.failed}"
+        assert not self.http_errors, f"error responses after {step}: {self.http_errors}"
+        if self.axe_source is not None:
+            violations = self.axe_violations()
+            assert not violations, f"axe-core violations after {step}: {violations}"
