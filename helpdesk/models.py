@@ -1,6 +1,6 @@
 """Import every feature's models so the metadata (and Alembic) sees them all."""
 from .auth.models import ApiToken, User, UserRole  # noqa: F401
-from .customers.models import Customer, CustomerEmail, Organisation  # noqa: F401
+from .customers.models import Customer, CustomerEmail, DataRequest, Organisation  # noqa: F401
 from .jobs import OutboxJob  # noqa: F401
 from .tickets.models import (  # noqa: F401
     Attachment, AuditEvent, CannedResponse, Counter, Message, Queue, QueueMember, Tag, Ticket, TicketCount,

@@ -41,3 +41,10 @@ class CannedForm(FlaskForm):
     queue = SelectField(_l("Queue"), coerce=int, choices=[])  # 0 = every queue
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120)])
     body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20000)], render_kw={"rows": 8})
+
+
+class DataRequestDecisionForm(FlaskForm):
+    """Approve or reject a customer's deletion request, with an optional note."""
+    decision = SelectField(_l("Decision"), choices=[("approve", _l("Approve")), ("reject", _l("Reject"))],
+                           validators=[DataRequired()])
+    note = StringField(_l("Note (optional)"), validators=[Length(max=500)])

@@ -1,6 +1,7 @@
 """Admin pages: the blueprint, its guard (admin role only), the start page and job status.
 
-Agents are in admin/agents.py; queues and canned responses in admin/queues.py.
+Agents are in admin/agents.py; queues and canned responses in admin/queues.py; customers' data
+requests in admin/data_requests.py.
 """
 from flask import Blueprint, flash, render_template
 from sqlalchemy import select
@@ -50,4 +51,4 @@ def jobs_status():
     return render_template("admin/jobs.html", status=status, pending=pending)
 
 
-from . import agents, queues  # noqa: E402,F401  (their routes register on this blueprint)
+from . import agents, data_requests, queues  # noqa: E402,F401  (their routes register on this blueprint)

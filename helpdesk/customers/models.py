@@ -64,3 +64,22 @@ class CustomerEmail(db.Model):
     verified_at = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     customer = db.relationship("Customer", back_populates="emails")
+
+
+DATA_REQUEST_KINDS = ("deletion",)
+DATA_REQUEST_STATUSES = ("pending", "approved", "rejected")
+
+
+class DataRequest(db.Model):
+    """A customer's personal-data request (UU PDP, Law 27/2022): deletion, decided by an admin."""
+
+    __tablename__ = "data_requests"
+    id = db.Column(db.Integer, primary_key=True)
+    customer_id = db.Column(db.Integer, db.ForeignKey("customers.id"), nullable=False, index=True)
+    kind = db.Column(db.String(16), nullable=False, default="deletion")
+    status = db.Column(db.String(16), nullable=False, default="pending", index=True)
+    requested_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    decided_at = db.Column(db.DateTime)
+    decided_by_user_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    note = db.Column(db.String(500))
+    customer = db.relationship("Customer")

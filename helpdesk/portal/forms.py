@@ -2,7 +2,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import EmailField, PasswordField, SelectField, StringField, TelField, TextAreaField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 
@@ -44,3 +44,9 @@ class PasswordLoginForm(FlaskForm):
 class SetPasswordForm(FlaskForm):
     password = PasswordField(_l("New password (leave empty to sign in by email link only)"),
                              validators=[Optional(), Length(max=200)])
+
+
+class DeletionForm(FlaskForm):
+    """Asking for deletion of one's data needs an explicit confirmation."""
+    confirm = BooleanField(_l("I understand: my account will be anonymised and I will no longer be able to sign in."),
+                           validators=[DataRequired(_l("Please tick the box to confirm."))])

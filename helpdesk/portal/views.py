@@ -7,7 +7,7 @@ Views are thin: validate, call a portal service with the customer's id, commit, 
 import logging
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_user, logout_user
@@ -16,8 +16,8 @@ from limits import parse
 from ..errors import DomainError
 from ..extensions import db, limiter
 from ..tickets.views import send_attachment
-from . import services, tokens
-from .forms import AddEmailForm, ButtonForm, PasswordLoginForm, ProfileForm, ReplyForm, RequestLinkForm, SetPasswordForm
+from . import mydata, services, tokens
+from .forms import AddEmailForm, ButtonForm, DeletionForm, PasswordLoginForm, ProfileForm, ReplyForm, RequestLinkForm, SetPasswordForm
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +343,47 @@ def add_email():
     flash(_("We sent a confirmation link to %(email)s. The address is added once you confirm it.", email=email),
           "success")
     return redirect(url_for("portal.profile"), 303)
+
+
+# ---------------------------------------------------------------- my data (UU PDP)
+
+def _render_my_data(form=None, status=200):
+    return render_template("portal/my_data.html", button=ButtonForm(), form=form or DeletionForm(formdata=None),
+                           pending=mydata.pending_deletion(current_user.id)), status
+
+
+@bp.route("/my-data")
+@customer_required
+def my_data():
+    """Download my data, ask for deletion."""
+    return _render_my_data()
+
+
+@bp.route("/my-data/export", methods=["POST"])
+@customer_required
+def my_data_export():
+    """The customer's data as a ZIP download (a POST: never from a bare link)."""
+    if not ButtonForm().validate():
+        abort(400)
+    data = mydata.build_export(current_user.id)
+    resp = Response(data, mimetype="application/zip")
+    resp.headers["Content-Disposition"] = f'attachment; filename="my-data-{current_user.id}.zip"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+@bp.route("/my-data/delete", methods=["POST"])
+@customer_required
+def my_data_delete():
+    """Ask for deletion (the confirmation box must be ticked); an admin decides."""
+    form = DeletionForm()
+    if not form.validate():
+        return _render_my_data(form, status=400)
+    mydata.request_deletion(current_user.id)
+    db.session.commit()
+    flash(_("We received your deletion request. An administrator will handle it soon."), "success")
+    return redirect(url_for("portal.my_data"), 303)
 
 
 @bp.route("/profile/emails/<token>", methods=["GET", "POST"])

@@ -72,6 +72,8 @@ ACCESS = {
     "admin.canned_edit": "admin",
     "admin.canned_delete": "admin",
     "admin.jobs_status": "admin",
+    "admin.data_requests": "admin",
+    "admin.data_request_decide": "admin",  # an unknown request id flashes and redirects
     "api.openapi": "public",
     "webform.form": "public",
     "webform.done": "public",
@@ -90,6 +92,9 @@ ACCESS = {
     "portal.profile": "customer",
     "portal.add_email": "customer",
     "portal.set_password": "customer",
+    "portal.my_data": "customer",
+    "portal.my_data_export": "customer",  # CSRF is off here: an empty POST downloads
+    "portal.my_data_delete": "customer",  # an empty POST: the confirmation page again (400)
     "portal.confirm_email": "public",  # signed confirmation link: a bad token is a 400 page
     "portal.link": "public",  # signed per-ticket links: a bad token is a 400 page
     "portal.link_reply": "public",
@@ -155,7 +160,8 @@ def world(app, make):
         "tokens": tokens,
         "values": {"number": ticket.number, "attachment_id": att.id, "customer_id": other.id,
                    "user_id": spare.id, "org_id": org.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
-                   "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css"},
+                   "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css",
+                   "request_id": 999999},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
