@@ -148,6 +148,18 @@ def test_customer_path(lang, app, make, live_server, browser, axe_source, run_jo
         expect(portal_thread.locator("article").last).to_contain_text(ANSWER)
         done(customer, customer_watch, "portal-answer")
 
+        # The customer's other pages pass the same checks (axe, console, hosts): profile, my data,
+        # and the embeddable form.
+        customer.goto(f"{live_server}/portal/profile")
+        expect(customer.get_by_role("heading", level=1, name=t("My details"))).to_be_visible()
+        done(customer, customer_watch, "portal-profile")
+        customer.goto(f"{live_server}/portal/my-data")
+        expect(customer.get_by_role("heading", level=1, name=t("My data"))).to_be_visible()
+        done(customer, customer_watch, "portal-my-data")
+        customer.goto(f"{live_server}/form/embed")
+        expect(customer.get_by_role("heading", level=1, name=t("Contact us"))).to_be_visible()
+        done(customer, customer_watch, "form-embed")
+
         # 7. The agent sees the answer on the ticket page.
         agent.reload()
         expect(agent.locator("#thread article").last).to_contain_text(ANSWER)
@@ -166,4 +178,4 @@ def test_customer_path(lang, app, make, live_server, browser, axe_source, run_jo
     assert bodies[1:] == [REPLY, ANSWER]
     stored = db.session.execute(select(Attachment).where(Attachment.ticket_id == ticket_id)).scalars().all()
     assert [a.filename for a in stored] == [FILE_NAME]
-    assert len(saved) == 10 and all(p.stat().st_size > 10_000 for p in saved)
+    assert len(saved) == 13 and all(p.stat().st_size > 10_000 for p in saved)
