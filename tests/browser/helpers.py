@@ -19,7 +19,7 @@ class PageWatch:
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"{page.url}: {m.text}"))
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
         page.on("request", self._request)
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        page.on("requestfailed", self._request_failed)
         page.on("response", lambda r: r.status >= 400 and self.http_errors.append(f"{r.status} {r.url}"))
 
     def _request(self, request):
@@ -39,6 +39,13 @@ class PageWatch:
                 v.nodes.map(n => n.target.join(' ')).join(', '));
         }""")
         return [f"{self.page.url}: {line}" for line in found]
+
+    def _request_failed(self, request):
+        # ERR_ABORTED is the browser cancelling a request because the page navigated away (a
+        # favicon still loading when the next page opens): not a failure of the app.
+        if "ERR_ABORTED" in (request.failure or ""):
+            return
+        self.failed.append(f"{request.url}: {request.failure}")
 
     def assert_clean(self, step):
         assert not self.errors, f"console errors after {step}: {self.errors}"
