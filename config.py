@@ -76,6 +76,31 @@ class Config:
         self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "helpdesk@localhost")
         self.MAIL_SUPPRESS_SEND = _bool("MAIL_SUPPRESS_SEND")
         self.BASE_URL = os.environ.get("BASE_URL", f"http://localhost:{self.PORT}")
+        # Email channel (issue #4). The default mailbox, used when none is configured in the UI:
+        self.IMAP_HOST = os.environ.get("IMAP_HOST")
+        self.IMAP_PORT = _int("IMAP_PORT", 0)  # 0: 993 with SSL, else 143
+        self.IMAP_USER = os.environ.get("IMAP_USER")
+        self.IMAP_PASSWORD = os.environ.get("IMAP_PASSWORD")
+        self.IMAP_SSL = (os.environ.get("IMAP_SSL") or "true").strip().lower()  # true | false | starttls
+        self.IMAP_FOLDER = os.environ.get("IMAP_FOLDER", "INBOX")
+        self.IMAP_QUEUE = os.environ.get("IMAP_QUEUE")  # queue slug; default: the first queue
+        self.IMAP_PROCESSED_FOLDER = os.environ.get("IMAP_PROCESSED_FOLDER")  # set: move there, else flag \Seen
+        self.IMAP_FROM = os.environ.get("IMAP_FROM")  # replies' From; default: MAIL_DEFAULT_SENDER
+        self.MAILBOX_SECRET_KEY = os.environ.get("MAILBOX_SECRET_KEY")  # encrypts stored mailbox passwords
+        self.MAIL_FETCH_BATCH = _int("MAIL_FETCH_BATCH", 200)  # messages per IMAP fetch and per commit
+        self.MAIL_PARSE_WORKERS = _int("MAIL_PARSE_WORKERS", 0)  # 0: one per CPU
+        self.MAIL_MAX_ATTACHMENT_BYTES = _int("MAIL_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024)
+        # Refused attachment types (extensions, comma-separated): executables only by default.
+        self.MAIL_BLOCKED_EXTENSIONS = os.environ.get(
+            "MAIL_BLOCKED_EXTENSIONS", "exe,com,scr,pif,bat,cmd,msi,vbs,js,jse,wsf,cpl,jar,ps1,lnk")
+        self.MAIL_MESSAGE_ID_DOMAIN = os.environ.get("MAIL_MESSAGE_ID_DOMAIN")  # default: From's domain
+        # Automatic-mail budget: at most N automatic mails per address per hour, and per ticket.
+        self.MAIL_BUDGET_PER_ADDRESS_HOUR = _int("MAIL_BUDGET_PER_ADDRESS_HOUR", 10)
+        self.MAIL_BUDGET_PER_TICKET_HOUR = _int("MAIL_BUDGET_PER_TICKET_HOUR", 20)
+        self.MAILBOX_BACKOFF_AFTER = _int("MAILBOX_BACKOFF_AFTER", 5)  # failures in a row before backing off
+        self.CLAMD_SOCKET = os.environ.get("CLAMD_SOCKET")  # unix socket of a ClamAV daemon
+        self.CLAMD_HOST = os.environ.get("CLAMD_HOST")
+        self.CLAMD_PORT = _int("CLAMD_PORT", 3310)
         # Sessions and cookies
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -6,7 +6,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import DEFAULT_SECRET, BASE_DIR
 
-from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+from . import extensions
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 # Routes that skip session CSRF, each with its reason. tests/integration/test_security.py checks this
 # list against app.url_map, so an exemption cannot appear or vanish unnoticed.
@@ -77,7 +78,7 @@ def register_extensions(app):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
-    mail.init_app(app)
+    extensions.mail.init_app(app)  # not `mail`: the name is the helpdesk.mail package
     csrf.init_app(app)
     from .i18n import install_request_hooks, select_locale, select_timezone
 

@@ -2,6 +2,9 @@
 from .auth.models import ApiToken, User, UserRole  # noqa: F401
 from .customers.models import Customer, CustomerEmail, DataRequest, Organisation  # noqa: F401
 from .jobs import OutboxJob  # noqa: F401
+from .mail.models import (  # noqa: F401
+    AutoMailLog, InboundMessage, Mailbox, MailboxFolderState, MailMessageId, OutboundMail, SenderBlock,
+)
 from .tickets.models import (  # noqa: F401
     Attachment, AuditEvent, CannedResponse, Counter, Message, Queue, QueueMember, Tag, Ticket, TicketCount,
 )

@@ -63,6 +63,8 @@ class CustomerEmail(db.Model):
     is_primary = db.Column(db.Boolean, nullable=False, default=False)
     verified_at = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    bouncing_at = db.Column(db.DateTime)  # a hard bounce (5.x.x): no automatic mail goes here
+    bounce_reason = db.Column(db.String(300))
     customer = db.relationship("Customer", back_populates="emails")
 
 

@@ -104,6 +104,11 @@ class Ticket(db.Model):
     closed_at = db.Column(db.DateTime)
     last_message_preview = db.Column(db.String(200))
     message_count = db.Column(db.Integer, nullable=False, default=0)
+    # Email: the mailbox that received it (replies go from its address), the Cc list agents'
+    # replies copy (editable), and whether the sender is a machine (never an automatic mail back).
+    mailbox_id = db.Column(db.Integer, db.ForeignKey("mailboxes.id", ondelete="SET NULL"))
+    cc_addresses = db.Column(db.JSON)
+    automated_sender = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
     search_vector = db.Column(SearchVector)
 
     queue = db.relationship("Queue")
@@ -168,6 +173,13 @@ class Message(db.Model):
     body_text = db.Column(db.Text, nullable=False, default="")
     body_html = db.Column(db.Text)  # sanitised with nh3
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # Email: its Message-ID, the threading rule that matched, the inbound log row, and the full
+    # original when quotes and signatures were stripped for display.
+    email_message_id = db.Column(db.String(520))
+    thread_rule = db.Column(db.String(40))
+    inbound_id = db.Column(db.Integer)  # inbound_messages.id (no FK: that table points here already)
+    original_text = db.Column(db.Text)
+    original_html = db.Column(db.Text)
     author_user = db.relationship("User")
     author_customer = db.relationship("Customer")
     attachments = db.relationship("Attachment", lazy="selectin", order_by="Attachment.id")
@@ -195,6 +207,11 @@ class Attachment(db.Model):
     size = db.Column(db.Integer, nullable=False)
     content_type = db.Column(db.String(127), nullable=False, default="application/octet-stream")
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    content_id = db.Column(db.String(255))  # inline image referenced by cid: in the HTML body
+    inline = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
+    # unscanned (no scanner) | pending | clean | infected: agents cannot open pending or infected files
+    scan_status = db.Column(db.String(10), nullable=False, default="unscanned", server_default="unscanned")
+    scan_result = db.Column(db.String(200))
 
 
 class CannedResponse(db.Model):

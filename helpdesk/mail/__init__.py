@@ -1,0 +1,1 @@
+"""The email channel: mailboxes, IMAP fetching, parsing, threading, outbound threaded mail."""
