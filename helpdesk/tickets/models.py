@@ -108,6 +108,7 @@ class Ticket(db.Model):
     # replies copy (editable), and whether the sender is a machine (never an automatic mail back).
     mailbox_id = db.Column(db.Integer, db.ForeignKey("mailboxes.id", ondelete="SET NULL"))
     cc_addresses = db.Column(db.JSON)
+    reply_to = db.Column(db.String(320))  # the customer's Reply-To: where replies go (From identifies)
     automated_sender = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
     search_vector = db.Column(SearchVector)
 

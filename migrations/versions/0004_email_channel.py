@@ -178,6 +178,7 @@ def upgrade():
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('mailbox_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('cc_addresses', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('reply_to', sa.String(length=320), nullable=True))
         batch_op.add_column(sa.Column('automated_sender', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_foreign_key(batch_op.f('fk_tickets_mailbox_id_mailboxes'), 'mailboxes', ['mailbox_id'], ['id'], ondelete='SET NULL')
 
@@ -189,6 +190,7 @@ def downgrade():
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_tickets_mailbox_id_mailboxes'), type_='foreignkey')
         batch_op.drop_column('automated_sender')
+        batch_op.drop_column('reply_to')
         batch_op.drop_column('cc_addresses')
         batch_op.drop_column('mailbox_id')
 
