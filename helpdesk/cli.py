@@ -285,3 +285,7 @@ def register(app):
     app.cli.add_command(users_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(search_cli)
+
+    from .mail.cli import mail_cli
+
+    app.cli.add_command(mail_cli)

@@ -7,6 +7,9 @@ Every entry is an idempotent sweep, so a missed or doubled tick does no harm.
 from rq import cron
 
 from helpdesk.jobs import cron_auto_close, cron_sweep_outbox
+from helpdesk.mail.fetch import cron_poll
 
 cron.register(cron_sweep_outbox, "default", interval=30, result_ttl=300, failure_ttl=24 * 3600)
 cron.register(cron_auto_close, "default", interval=10 * 60, result_ttl=3600, failure_ttl=24 * 3600)
+# Mailboxes without an IDLE holder (workers/mail_idle.py) are polled every minute, on the mail queue.
+cron.register(cron_poll, "mail", interval=60, result_ttl=300, failure_ttl=24 * 3600)

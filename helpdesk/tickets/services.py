@@ -9,12 +9,12 @@ from flask import current_app, has_request_context
 from flask_babel import pgettext
 from sqlalchemy import or_, select, update
 
-from .. import jobs
 from ..auth.i18n import _
 from ..auth.models import User
 from ..customers.models import Customer
 from ..errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from ..extensions import db
+from ..mail import outbound as mail_outbound
 from ..timeutil import utcnow
 from . import search, states, storage
 from .html import html_to_text, preview, sanitize
@@ -233,7 +233,7 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
         _apply_tags(ticket, tags, actor_id, now)
     if assignee_id:
         assign(ticket.id, actor_id, assignee_id, now=now)
-    jobs.enqueue("helpdesk.tickets.jobs.notify_new_ticket", ticket.id, queue="mail")
+    mail_outbound.queue_new_ticket_notifications(ticket.id)
     return ticket
 
 
@@ -284,16 +284,18 @@ def add_agent_message(ticket_id, actor_id, *, body_text, kind="reply", body_html
         ticket.last_agent_message_at = now
         if ticket.first_response_at is None:
             ticket.first_response_at = now
-        jobs.enqueue("helpdesk.tickets.jobs.send_agent_reply", msg.id, queue="mail")
+        mail_outbound.queue_agent_reply(msg.id)
     if new_status and new_status != ticket.status:
         _set_status(ticket, new_status, user.id, now)
     return msg
 
 
 def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, files=None, channel="web",
-                         now=None):
+                         now=None, author_customer_id=None):
     """A customer's message on their ticket, applying the workflow rule for its status.
 
+    `author_customer_id`: another participant writing on the ticket (an email reply from a Cc'd
+    address); ownership is still checked against `customer_id`.
     Returns (ticket, message): the ticket is a new linked one when the original was closed.
     """
     now = now or utcnow()
@@ -312,14 +314,14 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
         audit(ticket.id, None, "follow_up", None, new.number, actor_customer_id=customer_id)
         return new, db.session.execute(select(Message).where(Message.ticket_id == new.id)).scalars().first()
     msg = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
-                       author_customer_id=customer_id, channel=channel, files=files, now=now)
+                       author_customer_id=author_customer_id or customer_id, channel=channel, files=files, now=now)
     ticket.last_customer_message_at = now
     if outcome.new_status:
         _set_status(ticket, outcome.new_status, None, now, actor_customer_id=customer_id, note=outcome.effect)
     if outcome.effect == "flag_billing":
         ticket.customer_replied = True
         audit(ticket.id, None, "customer_replied", None, "pending_billing", actor_customer_id=customer_id)
-    jobs.enqueue("helpdesk.tickets.jobs.notify_customer_reply", msg.id, queue="mail")
+    mail_outbound.queue_customer_reply_notifications(msg.id)
     return ticket, msg
 
 
@@ -398,7 +400,7 @@ def assign(ticket_id, actor_id, assignee_id, now=None):
         ticket.last_activity_at = now
         audit(ticket.id, user.id if user else None, "assignee", old, new)
         if assignee_id and assignee_id != (user.id if user else None):
-            jobs.enqueue("helpdesk.tickets.jobs.notify_assignment", ticket.id, assignee_id, queue="mail")
+            mail_outbound.queue_assignment_notification(ticket.id, assignee_id)
     return ticket
 
 

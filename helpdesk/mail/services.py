@@ -1,0 +1,752 @@
+"""Inbound mail, from raw bytes to exactly one ticket, reply or log entry.
+
+The pipeline, for a batch of messages from one mailbox folder:
+
+1. `store_batch`: each message's raw bytes are written to the raw store (fsynced), then one
+   transaction inserts their inbound-log rows as `pending` and advances the folder's last UID. A
+   unique key on (mailbox, folder, UIDVALIDITY, UID) makes a second fetch of the same message, by
+   another process or machine, a no-op.
+2. `process_pending`: parses the pending rows (on every core), then in one transaction per batch
+   claims each row (`UPDATE ... WHERE result = 'pending'`), classifies, threads and creates the
+   ticket or reply, each message inside its own savepoint so one broken message never stops the
+   others. A Message-ID (or, without one, a hash of headers and body) is inserted into
+   mail_message_ids in the same transaction: a message that reached two mailboxes, or was fetched
+   twice, becomes one ticket, whichever process wins.
+3. Only then is the message flagged \\Seen or moved on the server (`fetch.py`).
+
+A kill at any point leaves either nothing committed (the batch is fetched again) or pending rows
+(processed on the next run), never a second ticket.
+"""
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import jobs
+from ..customers import services as customers
+from ..customers.models import CustomerEmail
+from ..errors import DomainError, NotFound
+from ..extensions import db
+from ..tickets import services as tickets
+from ..tickets.models import Attachment, Message, Queue, Ticket
+from ..timeutil import utcnow
+from . import rawstore
+from .models import InboundMessage, Mailbox, MailboxFolderState, MailMessageId, SenderBlock
+
+log = logging.getLogger(__name__)
+
+NO_TEXT = "(no text)"
+
+
+# ---------------------------------------------------------------- crash points (for the kill tests)
+
+_CRASH = {}
+
+
+def checkpoint(step):
+    """Record that a pipeline step was reached; with HELPDESK_CRASH_AT=step:n, SIGKILL at its n-th time.
+
+    HELPDESK_CRASH_LOG names a file that gets one line per step reached, written before the kill,
+    so the crash test can assert that the step was really reached.
+    """
+    spec = os.environ.get("HELPDESK_CRASH_AT")
+    if not spec:
+        return
+    logfile = os.environ.get("HELPDESK_CRASH_LOG")
+    if logfile:
+        with open(logfile, "a") as fh:
+            fh.write(step + "\n")
+    name, _, nth = spec.partition(":")
+    if name == step:
+        _CRASH[step] = _CRASH.get(step, 0) + 1
+        if _CRASH[step] >= int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- mailboxes
+
+@dataclass
+class MailboxConfig:
+    """What the fetcher needs of a mailbox: a database row, or the IMAP_* environment default."""
+
+    id: int | None
+    name: str
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str | None
+    folder: str
+    processed_folder: str | None
+    quarantine_folder: str | None
+    after_fetch: str
+    queue_id: int
+    from_address: str
+    plus_addressing: bool = False
+    error: str | None = None  # why the password cannot be read
+
+
+def _secret():
+    return current_app.config.get("MAILBOX_SECRET_KEY") or current_app.config["SECRET_KEY"]
+
+
+def _config_of(mb):
+    from .crypto import PasswordUnavailable, mailbox_password
+
+    try:
+        password, error = mailbox_password(mb, _secret()), None
+    except PasswordUnavailable as exc:
+        password, error = None, str(exc)
+    return MailboxConfig(id=mb.id, name=mb.name, host=mb.host, port=mb.port, security=mb.security,
+                         username=mb.username, password=password, folder=mb.folder or "INBOX",
+                         processed_folder=mb.processed_folder, quarantine_folder=mb.quarantine_folder,
+                         after_fetch=mb.after_fetch, queue_id=mb.queue_id, from_address=mb.from_address,
+                         plus_addressing=mb.plus_addressing, error=error)
+
+
+def default_mailbox_settings():
+    """The IMAP_* environment mailbox as a dict, or None when IMAP_HOST is unset."""
+    cfg = current_app.config
+    if not cfg.get("IMAP_HOST"):
+        return None
+    ssl = cfg.get("IMAP_SSL", "true")
+    security = {"true": "ssl", "1": "ssl", "yes": "ssl", "starttls": "starttls"}.get(ssl, "plain")
+    port = cfg.get("IMAP_PORT") or (993 if security == "ssl" else 143)
+    return {"name": "default", "host": cfg["IMAP_HOST"], "port": port, "security": security,
+            "username": cfg.get("IMAP_USER") or "", "folder": cfg.get("IMAP_FOLDER") or "INBOX",
+            "queue": cfg.get("IMAP_QUEUE"), "processed_folder": cfg.get("IMAP_PROCESSED_FOLDER"),
+            "from_address": cfg.get("IMAP_FROM") or cfg["MAIL_DEFAULT_SENDER"]}
+
+
+def _default_queue_id(slug):
+    q = None
+    if slug:
+        q = db.session.execute(select(Queue).where(Queue.slug == slug)).scalar_one_or_none()
+    if q is None:
+        q = db.session.execute(select(Queue).order_by(Queue.id)).scalars().first()
+    if q is None:
+        raise DomainError("No queue exists for incoming mail; create one first.")
+    return q.id
+
+
+def mailbox_configs(name=None):
+    """The mailboxes to fetch: active database rows, else the environment default."""
+    query = select(Mailbox).where(Mailbox.active.is_(True)).order_by(Mailbox.id)
+    if name:
+        query = select(Mailbox).where(Mailbox.name == name)
+    rows = db.session.execute(query).scalars().all()
+    if rows:
+        return [_config_of(mb) for mb in rows]
+    env = default_mailbox_settings()
+    if env is None or (name and name != env["name"]):
+        return []
+    return [MailboxConfig(id=None, name=env["name"], host=env["host"], port=env["port"],
+                          security=env["security"], username=env["username"],
+                          password=current_app.config.get("IMAP_PASSWORD"), folder=env["folder"],
+                          processed_folder=env["processed_folder"], quarantine_folder=None,
+                          after_fetch="move" if env["processed_folder"] else "flag",
+                          queue_id=_default_queue_id(env["queue"]), from_address=env["from_address"])]
+
+
+def own_addresses():
+    """Every address of ours (mailboxes, the default sender): never recorded as Cc, never a customer."""
+    addrs = {a.lower() for a in db.session.execute(select(Mailbox.from_address)).scalars() if a}
+    addrs |= {a.lower() for a in db.session.execute(select(Mailbox.username)).scalars() if a and "@" in a}
+    for key in ("MAIL_DEFAULT_SENDER", "IMAP_FROM", "IMAP_USER"):
+        val = current_app.config.get(key)
+        if isinstance(val, (tuple, list)):
+            val = val[-1]
+        if val and "@" in val:
+            addrs.add(val.lower())
+    return addrs
+
+
+# ---------------------------------------------------------------- 1. store raw
+
+def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
+    """Store raw messages and log them as pending, in one transaction. Returns the new rows' ids.
+
+    items: [(uid, raw_bytes)]. Raw files are written and synced before the commit. The folder's
+    last UID advances in the same transaction; a UID already stored (by a concurrent fetcher) is
+    skipped by the unique key.
+    """
+    now = now or utcnow()
+    if not items:
+        return []
+    rows = []
+    for uid, raw in items:
+        sha = rawstore.save(raw)
+        rows.append({"received_at": now, "mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity,
+                     "uid": uid, "raw_sha256": sha, "size": len(raw), "result": "pending",
+                     "source": f"imap:{mailbox_id or 'default'}/{folder}/{uidvalidity}/{uid}"})
+    checkpoint("stored_raw")
+    uids = [r["uid"] for r in rows]
+    existing = set(db.session.execute(
+        select(InboundMessage.uid).where(_same_mailbox(mailbox_id), InboundMessage.folder == folder,
+                                         InboundMessage.uidvalidity == uidvalidity,
+                                         InboundMessage.uid.in_(uids))).scalars())
+    fresh = [r for r in rows if r["uid"] not in existing]
+    ids = []
+    for r in fresh:
+        try:
+            with db.session.begin_nested():
+                row = InboundMessage(**r)
+                db.session.add(row)
+            ids.append(row.id)
+        except IntegrityError:  # a concurrent fetcher stored it first
+            continue
+    _advance(mailbox_id, folder, uidvalidity, max(uid for uid, _ in items), now)
+    db.session.commit()
+    return ids
+
+
+def _same_mailbox(mailbox_id):
+    return InboundMessage.mailbox_id.is_(None) if mailbox_id is None else InboundMessage.mailbox_id == mailbox_id
+
+
+def folder_state(mailbox_id, folder):
+    if mailbox_id is None:
+        return None
+    return db.session.get(MailboxFolderState, (mailbox_id, folder))
+
+
+def _advance(mailbox_id, folder, uidvalidity, uid, now):
+    if mailbox_id is None:  # the environment mailbox keeps its state in the inbound log itself
+        return
+    st = db.session.get(MailboxFolderState, (mailbox_id, folder))
+    if st is None:
+        db.session.add(MailboxFolderState(mailbox_id=mailbox_id, folder=folder, uidvalidity=uidvalidity,
+                                          last_uid=uid, updated_at=now))
+    elif st.uidvalidity != uidvalidity:
+        st.uidvalidity, st.last_uid, st.updated_at = uidvalidity, uid, now
+    elif uid > st.last_uid:
+        st.last_uid, st.updated_at = uid, now
+
+
+def last_uid(mailbox_id, folder, uidvalidity):
+    """The highest UID already stored for this folder and UIDVALIDITY (0: start from the beginning).
+
+    A changed UIDVALIDITY restarts from 0: the folder is rescanned and Message-ID dedupe turns
+    what was already processed into `duplicate` log entries, never second tickets.
+    """
+    st = folder_state(mailbox_id, folder)
+    if st is not None:
+        return st.last_uid if st.uidvalidity == uidvalidity else 0
+    found = db.session.execute(
+        select(func.max(InboundMessage.uid)).where(_same_mailbox(mailbox_id), InboundMessage.folder == folder,
+                                                   InboundMessage.uidvalidity == uidvalidity)).scalar()
+    return found or 0
+
+
+def store_file(raw, source, mailbox_id=None, now=None):
+    """An imported message (a file, not an IMAP UID): stored raw and logged as pending. Returns its id."""
+    now = now or utcnow()
+    sha = rawstore.save(raw)
+    row = InboundMessage(received_at=now, mailbox_id=mailbox_id, source=source[:500], raw_sha256=sha,
+                         size=len(raw), result="pending")
+    db.session.add(row)
+    db.session.flush()
+    return row.id
+
+
+# ---------------------------------------------------------------- 2. parse (in parallel) and process
+
+def parse_safe(raw):
+    """Parse in a worker process: a ParsedMessage, or the error text (never raises)."""
+    from .parser import parse
+
+    try:
+        return parse(raw)
+    except Exception as exc:  # noqa: BLE001 - every failure is a quarantine reason, never a crash
+        return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class ParsePool:
+    """Parsing on every core: a fork pool when there are enough messages to be worth it."""
+
+    def __init__(self, workers=None):
+        n = workers if workers is not None else (current_app.config.get("MAIL_PARSE_WORKERS") or os.cpu_count() or 1)
+        self.workers = max(1, n)
+        self._pool = None
+
+    def map(self, raws):
+        if self.workers <= 1 or len(raws) < 8:
+            return [parse_safe(r) for r in raws]
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+        return self._pool.map(parse_safe, raws, chunksize=max(1, len(raws) // (self.workers * 4)))
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class Outcome:
+    """What became of one inbound message: one JSON line of `flask mail fetch` / `import`."""
+
+    inbound_id: int
+    source: str | None
+    message_id: str | None
+    action: str
+    ticket: int | None = None
+    rule: str | None = None
+    subject: str | None = None
+    sender: str | None = None
+    attachments: list = field(default_factory=list)
+    error: str | None = None
+    reason: str | None = None
+
+    def as_json(self):
+        return json.dumps({"source": self.source, "message_id": self.message_id, "action": self.action,
+                           "ticket": self.ticket, "rule": self.rule, "subject": self.subject, "from": self.sender,
+                           "attachments": self.attachments, "error": self.error}, ensure_ascii=False)
+
+
+def pending_ids(limit, mailbox_id=None, ids=None):
+    q = select(InboundMessage.id).where(InboundMessage.result == "pending").order_by(InboundMessage.id).limit(limit)
+    if ids is not None:
+        q = q.where(InboundMessage.id.in_(ids))
+    return list(db.session.execute(q).scalars())
+
+
+def process_pending(ids=None, batch=None, pool=None, now=None):
+    """Process pending inbound rows (these ids, or all) in batches. Returns their Outcomes, in order."""
+    batch = batch or current_app.config.get("MAIL_FETCH_BATCH", 200)
+    own_pool = pool is None
+    pool = pool or ParsePool()
+    out = []
+    try:
+        todo = pending_ids(100000, ids=ids) if ids is not None else None
+        while True:
+            if todo is not None:
+                chunk, todo = todo[:batch], todo[batch:]
+            else:
+                chunk = pending_ids(batch)
+            if not chunk:
+                break
+            out.extend(_process_chunk(chunk, pool, now))
+            if todo is not None and not todo:
+                break
+    finally:
+        if own_pool:
+            pool.close()
+    return out
+
+
+def _process_chunk(ids, pool, now):
+    rows = db.session.execute(select(InboundMessage).where(InboundMessage.id.in_(ids))
+                              .order_by(InboundMessage.id)).scalars().all()
+    raws = [rawstore.load(r.raw_sha256) for r in rows]
+    parsed = pool.map([r if r is not None else b"" for r in raws])
+    ctx = _Context()
+    outcomes = []
+    for n, (row, raw, msg) in enumerate(zip(rows, raws, parsed)):
+        if n == len(rows) // 2:
+            checkpoint("mid_ingest")
+        claimed = db.session.execute(update(InboundMessage).where(InboundMessage.id == row.id,
+                                                                  InboundMessage.result == "pending")
+                                     .values(result="processing")).rowcount  # never committed as such
+        if not claimed:  # another process took it
+            continue
+        if raw is None:
+            msg = "raw message file is missing from RAW_MAIL_DIR"
+        try:
+            with db.session.begin_nested():
+                outcome = ingest_parsed(row, msg, ctx, now=now or utcnow())
+        except Exception as exc:  # noqa: BLE001 - one broken message never stops the others
+            log.exception("inbound %s: processing failed", row.id)
+            db.session.expire(row)
+            outcome = _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
+        outcomes.append(outcome)
+    checkpoint("before_commit")
+    db.session.commit()
+    checkpoint("committed")
+    return outcomes
+
+
+class _Context:
+    """Per-batch caches (blocklist, our own addresses)."""
+
+    def __init__(self):
+        self.blocklist = list(db.session.execute(select(SenderBlock.pattern)).scalars())
+        self.own = own_addresses()
+        self.mailboxes = {}
+
+    def mailbox(self, mailbox_id):
+        if mailbox_id not in self.mailboxes:
+            self.mailboxes[mailbox_id] = db.session.get(Mailbox, mailbox_id) if mailbox_id else None
+        return self.mailboxes[mailbox_id]
+
+    def queue_id(self, mailbox):
+        if mailbox is not None:
+            return mailbox.queue_id
+        if "default_queue" not in self.mailboxes:
+            env = default_mailbox_settings()
+            self.mailboxes["default_queue"] = _default_queue_id(env["queue"] if env else None)
+        return self.mailboxes["default_queue"]
+
+
+def _finish(row, msg, action, *, ticket=None, rule=None, reason=None, error=None, message_row=None, now=None):
+    row.result = action
+    row.reason = reason
+    row.rule = rule
+    row.error = error
+    row.processed_at = now or utcnow()
+    if ticket is not None:
+        row.ticket_id = ticket.id
+    if message_row is not None:
+        row.message_row_id = message_row.id
+    if msg is not None and not isinstance(msg, str):
+        row.message_id = (msg.message_id or "")[:500] or None
+        row.from_addr = (msg.from_addr or "")[:320] or None
+        row.subject = (msg.subject or "")[:300]
+    return Outcome(inbound_id=row.id, source=row.source, message_id=row.message_id, action=action,
+                   ticket=ticket.number if ticket is not None else None, rule=rule, subject=row.subject,
+                   sender=row.from_addr, error=error, reason=reason,
+                   attachments=[{"filename": a.filename, "size": a.size, "md5": a.md5}
+                                for a in getattr(msg, "attachments", None) or []] if msg is not None and
+                   not isinstance(msg, str) else [])
+
+
+def _dedupe_key(msg):
+    """The Message-ID itself (as stored for our own outbound mail too), or a hash when there is none."""
+    return msg.message_id[:520] if msg.message_id else "hash:" + msg.content_hash
+
+
+def _claim_key(key, row, ticket_id=None, direction="in"):
+    """Insert the dedupe key; False if it is already there (this message was processed before)."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(MailMessageId(message_id=key, ticket_id=ticket_id, inbound_id=row.id, direction=direction))
+        return True
+    except IntegrityError:
+        return False
+
+
+def ingest_parsed(row, msg, ctx, now, force_ticket=False):
+    """Turn one parsed message into a ticket, a reply or a log entry (inside the caller's savepoint)."""
+    from . import classify as classify_mod
+    from . import threading as threading_mod
+
+    if isinstance(msg, str):
+        return _finish(row, None, "quarantined", error=msg, now=now)
+    row.message_id = (msg.message_id or "")[:500] or None
+    key = _dedupe_key(msg)
+    row.dedupe_key = key
+    known = db.session.get(MailMessageId, key)
+    if known is not None:
+        ticket = db.session.get(Ticket, known.ticket_id) if known.ticket_id else None
+        if known.direction == "out":
+            return _finish(row, msg, "ignored", ticket=ticket, reason="own_mail", now=now)
+        return _finish(row, msg, "duplicate", ticket=ticket, now=now)
+
+    verdict = classify_mod.classify(msg, ctx.blocklist)
+    if verdict.kind == "bounce":
+        return _own_bounce(row, msg, key, verdict, now)
+    if verdict.kind == "auto_reply":
+        _claim_key(key, row)
+        return _finish(row, msg, "ignored", reason="auto_reply", error=verdict.reason, now=now)
+    if verdict.kind == "spam" and not force_ticket:
+        # No dedupe key yet: "make a ticket" reprocesses this row later.
+        return _finish(row, msg, "ignored", reason="spam", error=verdict.reason, now=now)
+    if not msg.from_addr:
+        return _finish(row, msg, "quarantined", error="no usable sender address (From)", now=now)
+    if msg.from_addr in ctx.own:
+        _claim_key(key, row)
+        return _finish(row, msg, "ignored", reason="own_mail", error="sent from one of our own addresses", now=now)
+    if not _claim_key(key, row):  # a concurrent process or another mailbox got it first
+        known = db.session.get(MailMessageId, key)
+        ticket = db.session.get(Ticket, known.ticket_id) if known and known.ticket_id else None
+        return _finish(row, msg, "duplicate", ticket=ticket, now=now)
+
+    automated = verdict.kind == "automated"
+    mailbox = ctx.mailbox(row.mailbox_id)
+    try:
+        customer, _created = customers.find_or_create(email=msg.from_addr, name=(msg.from_name or None))
+    except DomainError as exc:
+        return _finish(row, msg, "quarantined", error=f"sender address not usable: {exc}", now=now)
+
+    decision = threading_mod.decide(
+        msg, find_by_message_ids=_find_by_message_ids, ticket_by_number=_ticket_by_number,
+        ticket_from_token=_ticket_from_token,
+        plus_addressing=bool(mailbox and mailbox.plus_addressing))
+    files, refused = _split_attachments(msg)
+    body_text, body_html = msg.body_text or "", msg.body_html
+    if decision.ticket_id:
+        ticket = db.session.get(Ticket, decision.ticket_id)
+        while ticket is not None and ticket.merged_into_id:
+            ticket = db.session.get(Ticket, ticket.merged_into_id)
+        if ticket is not None:
+            return _append(row, msg, key, ticket, customer, decision.rule, files, refused, automated, now)
+    return _create(row, msg, key, customer, decision, files, refused, automated, mailbox, ctx, now)
+
+
+def _find_by_message_ids(ids):
+    ids = [i[:520] for i in ids if i][:200]
+    if not ids:
+        return None
+    rows = dict(db.session.execute(
+        select(MailMessageId.message_id, MailMessageId.ticket_id)
+        .where(MailMessageId.message_id.in_(ids), MailMessageId.ticket_id.isnot(None))
+    ).all())
+    for i in ids:  # in the order asked (the threading rules order them)
+        if rows.get(i):
+            return rows[i]
+    return None
+
+
+def _ticket_by_number(number):
+    from .threading import TicketRef
+
+    t = db.session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+    if t is None:
+        return None
+    parts = {e.lower() for e in db.session.execute(
+        select(CustomerEmail.email).where(CustomerEmail.customer_id == t.customer_id)).scalars()}
+    parts |= {a.lower() for a in (t.cc_addresses or [])}
+    if t.reply_to:
+        parts.add(t.reply_to.lower())
+    return TicketRef(id=t.id, participants=parts)
+
+
+def _ticket_from_token(value):
+    from . import tokens
+
+    secret = current_app.config["SECRET_KEY"]
+    return tokens.ticket_from_message_id(value, secret) or tokens.ticket_from_address(value, secret)
+
+
+def _split_attachments(msg):
+    """(files to keep, refused [(filename, reason)]): size limit and blocked types."""
+    cfg = current_app.config
+    limit = min(cfg.get("MAIL_MAX_ATTACHMENT_BYTES") or cfg["MAX_ATTACHMENT_BYTES"], cfg["MAX_ATTACHMENT_BYTES"])
+    blocked = {e.strip().lower().lstrip(".") for e in (cfg.get("MAIL_BLOCKED_EXTENSIONS") or "").split(",") if e.strip()}
+    keep, refused = [], []
+    for att in msg.attachments:
+        ext = att.filename.rsplit(".", 1)[-1].lower() if "." in att.filename else ""
+        if len(att.data) > limit:
+            refused.append((att.filename, f"larger than {limit // (1024 * 1024)} MB"))
+        elif ext in blocked:
+            refused.append((att.filename, f"file type .{ext} is not accepted"))
+        else:
+            keep.append(att)
+    return keep, refused
+
+
+def _files(atts):
+    return [(a.filename, a.content_type, a.data) for a in atts]
+
+
+def _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, action, original=None):
+    """Shared bookkeeping once the ticket message exists."""
+    message.email_message_id = (msg.message_id or "")[:520] or None
+    message.thread_rule = rule
+    message.inbound_id = row.id
+    if original is not None:
+        message.original_text, message.original_html = original
+    ids = db.session.get(MailMessageId, key)
+    ids.ticket_id, ids.message_row_id = ticket.id, message.id
+    if kept:
+        stored = db.session.execute(select(Attachment).where(Attachment.message_id == message.id)
+                                    .order_by(Attachment.id)).scalars().all()
+        for att, src in zip(stored, kept):
+            att.content_id = (src.content_id or "")[:255] or None
+            att.inline = bool(src.inline)
+        _scan(stored)
+    if refused:
+        tickets.audit(ticket.id, None, "attachment_refused", None, ", ".join(f for f, _ in refused)[:300],
+                      note="; ".join(f"{f}: {r}" for f, r in refused))
+        if not automated:
+            _outbound("queue_refused_files", ticket.id, msg.reply_to[0] if msg.reply_to else msg.from_addr,
+                      refused)
+    return _finish(row, msg, action, ticket=ticket, rule=rule, message_row=message, now=now)
+
+
+def _outbound(fn, *args):
+    """Call the outbound mail service when it exists (it lands with the outbound-mail work)."""
+    try:
+        from . import outbound
+    except ImportError:
+        return None
+    target = getattr(outbound, fn, None)
+    return target(*args) if target else None
+
+
+def _create(row, msg, key, customer, decision, kept, refused, automated, mailbox, ctx, now):
+    subject = msg.subject.strip() or "(no subject)"
+    text, html = msg.body_text or "", msg.body_html
+    if not text.strip() and not html:
+        text = NO_TEXT
+    ticket = tickets.create_ticket(customer_id=customer.id, subject=subject, body_text=text, body_html=html,
+                                   channel="email", queue_id=ctx.queue_id(mailbox), files=_files(kept),
+                                   linked_ticket_id=decision.linked_ticket_id, now=now)
+    ticket.mailbox_id = mailbox.id if mailbox is not None else None
+    ticket.automated_sender = automated
+    ticket.cc_addresses = _cc_list(msg, ctx.own, customer) or None
+    if msg.reply_to and msg.reply_to[0] != msg.from_addr:
+        ticket.reply_to = msg.reply_to[0][:320]
+    message = db.session.execute(select(Message).where(Message.ticket_id == ticket.id)).scalars().first()
+    if not automated:
+        _outbound("queue_acknowledgement", ticket.id)
+    return _after_message(row, msg, key, ticket, message, decision.rule, kept, refused, automated, now, "created")
+
+
+def _cc_list(msg, own, customer):
+    mine = {e.email for e in customer.emails} | {msg.from_addr}
+    seen, out = set(), []
+    for a in list(msg.to) + list(msg.cc):
+        a = a.lower()
+        if a in own or a in mine or a in seen or "@" not in a or "+" in a.split("@")[0] and \
+                a.split("+")[0] + "@" + a.split("@")[1] in own:
+            continue
+        seen.add(a)
+        out.append(a)
+    return out[:50]
+
+
+def _append(row, msg, key, ticket, customer, rule, kept, refused, automated, now):
+    from .quotes import visible_html, visible_text
+
+    text, html = msg.body_text or "", msg.body_html
+    shown_text = visible_text(text) if text else text
+    shown_html = visible_html(html) if html else html
+    original = None
+    if shown_text != text or shown_html != html:
+        original = (text, html)
+    if not (shown_text or "").strip() and not shown_html:
+        shown_text = NO_TEXT if not kept else ""
+    owner = ticket.customer_id
+    new_ticket, message = tickets.add_customer_message(
+        ticket.id, owner, body_text=shown_text, body_html=shown_html, files=_files(kept), channel="email",
+        now=now, author_customer_id=customer.id if customer.id != owner else None)
+    if customer.id != owner:
+        cc = list(ticket.cc_addresses or [])
+        if msg.from_addr not in cc:
+            ticket.cc_addresses = cc + [msg.from_addr]
+    if new_ticket.id != ticket.id:  # a reply to a closed ticket opened a linked one
+        new_ticket.mailbox_id = ticket.mailbox_id
+        new_ticket.automated_sender = automated
+        return _after_message(row, msg, key, new_ticket, message, rule, kept, refused, automated, now, "created",
+                              original)
+    return _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, "appended", original)
+
+
+def _own_bounce(row, msg, key, verdict, now):
+    """A bounce: attached to the ticket of our mail it bounced; a hard one flags the address."""
+    from .classify import bounce_info
+
+    info = bounce_info(msg)
+    ticket = None
+    if info.original_message_ids:
+        tid = _find_by_message_ids(info.original_message_ids)
+        ticket = db.session.get(Ticket, tid) if tid else None
+    if ticket is not None:
+        _claim_key(key, row, ticket_id=ticket.id)
+        status = info.status or "?"
+        body = f"Delivery failure ({status}) for {', '.join(info.recipients) or 'the recipient'}.\n\n" \
+               + (msg.body_text or "")[:4000]
+        note = Message(ticket_id=ticket.id, kind="note", body_text=body, channel="email", created_at=now,
+                       thread_rule="bounce", inbound_id=row.id)
+        db.session.add(note)
+        db.session.flush()
+        tickets.audit(ticket.id, None, "bounce", None, status, note=", ".join(info.recipients)[:500])
+        if info.hard:
+            for addr in info.recipients:
+                ce = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == addr.lower())
+                                        ).scalar_one_or_none()
+                if ce is not None and ce.bouncing_at is None:
+                    ce.bouncing_at, ce.bounce_reason = now, f"{status} bounce of ticket #{ticket.number}"[:300]
+        return _finish(row, msg, "ignored", ticket=ticket, reason="own_bounce", error=verdict.reason,
+                       message_row=note, now=now)
+    _claim_key(key, row)
+    return _finish(row, msg, "ignored", reason="bounce", error=verdict.reason, now=now)
+
+
+def _scan(stored):
+    """Virus scanning when a ClamAV daemon is configured; attachments stay `unscanned` otherwise."""
+    from . import clamd
+
+    scanner = clamd.from_config(current_app.config)
+    if scanner is None:
+        return
+    from ..tickets import storage
+
+    for att in stored:
+        try:
+            found = scanner.scan(storage.path_for(att.sha256).read_bytes())
+        except clamd.ClamdError as exc:
+            att.scan_status, att.scan_result = "pending", f"scanner unavailable: {exc}"[:200]
+            continue
+        if found:
+            att.scan_status, att.scan_result = "infected", found[:200]
+            tickets.audit(att.ticket_id, None, "attachment_infected", None, att.filename[:300], note=found)
+        else:
+            att.scan_status, att.scan_result = "clean", None
+
+
+# ---------------------------------------------------------------- reprocessing and tools
+
+def reprocess(inbound_id, actor_id, *, force_ticket=False, now=None):
+    """Run a quarantined or ignored message through the pipeline again (an admin's one click).
+
+    force_ticket turns an ignored message (spam) into a ticket. Audited. Returns the row.
+    """
+    now = now or utcnow()
+    row = db.session.get(InboundMessage, inbound_id)
+    if row is None:
+        raise NotFound("Inbound message not found.")
+    if row.result not in ("quarantined", "ignored"):
+        raise DomainError("Only quarantined or ignored messages can be reprocessed.")
+    raw = rawstore.load(row.raw_sha256)
+    if raw is None:
+        raise DomainError("The raw message is missing from the raw store.")
+    msg = parse_safe(raw)
+    if not isinstance(msg, str) and force_ticket:
+        existing = db.session.get(MailMessageId, _dedupe_key(msg))
+        if existing is not None and existing.ticket_id is None:
+            db.session.delete(existing)  # an ignored message's key: the ticket takes it over
+            db.session.flush()
+    row.result, row.error, row.reason, row.rule = "pending", None, None, None
+    with db.session.begin_nested():
+        ingest_parsed(row, msg, _Context(), now=now, force_ticket=force_ticket)
+    tickets.audit(row.ticket_id, actor_id, "mail_reprocessed", None, row.result, object_type="inbound",
+                  object_id=row.id, note=f"force_ticket={force_ticket}")
+    return row
+
+
+def test_connection(mailbox_id):
+    """Log in and select the folder: (ok, detail)."""
+    from .fetch import open_connection
+
+    mb = db.session.get(Mailbox, mailbox_id)
+    if mb is None:
+        raise NotFound("Mailbox not found.")
+    cfg = _config_of(mb)
+    if cfg.error:
+        return False, cfg.error
+    try:
+        with open_connection(cfg) as conn:
+            st = conn.select(cfg.folder)
+        return True, f"{cfg.folder}: {st.exists} messages, UIDVALIDITY {st.uidvalidity}"
+    except Exception as exc:  # noqa: BLE001 - shown to the admin
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def enqueue_reprocess_all_pending():
+    jobs.enqueue("helpdesk.mail.fetch.job_process_pending", queue="mail")
