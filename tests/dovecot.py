@@ -20,15 +20,16 @@ From a plain script (a benchmark)::
         user = server.add_user()
         user.append("INBOX", raw)
 
-The server listens on 127.0.0.1 on a free port, plaintext LOGIN allowed. When ``openssl`` is
-installed it also gets a self-signed certificate (for ``localhost`` and 127.0.0.1): STARTTLS on the
-same port and implicit TLS on ``server.imaps_port``; ``server.cafile`` verifies it.
+The server listens on 127.0.0.1 on a free port, plaintext LOGIN allowed. It also gets a self-signed
+certificate for ``localhost`` and 127.0.0.1 (made with ``cryptography``, else the ``openssl``
+command): STARTTLS on the same port, implicit TLS on ``server.imaps_port``; ``server.cafile`` trusts it.
 
 Dovecot refuses to open mail as root: as root the Maildirs belong to a dedicated numeric uid/gid
 (no passwd entry needed); as an ordinary user everything runs as that user.
 """
 from __future__ import annotations
 
+import atexit
 import imaplib
 import itertools
 import os
@@ -38,7 +39,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 MAIL_UID = 64123  # owner of the Maildirs when the tests run as root (any unused numeric id)
@@ -227,6 +228,41 @@ def _appenduids(line: bytes, count: int) -> list[int | None]:
     return uids
 
 
+def self_signed_certificate(days: int = 7) -> tuple[bytes, bytes]:
+    """(certificate PEM, private key PEM) for CN=localhost with DNS:localhost and IP:127.0.0.1."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _tls_available() -> bool:
+    try:
+        import cryptography  # noqa: F401
+        return True
+    except ImportError:
+        return shutil.which("openssl") is not None
+
+
 class DovecotServer:
     """One private Dovecot under its own temporary folder; ``start()`` / ``stop()`` or ``with``."""
 
@@ -243,7 +279,7 @@ class DovecotServer:
         self.port = free_port()
         self.imaps_port = None
         self.cafile = None
-        self.tls = shutil.which("openssl") is not None if tls is None else tls
+        self.tls = _tls_available() if tls is None else tls
         self.proc: subprocess.Popen | None = None
         self._users = itertools.count(1)
         self._lock = threading.Lock()
@@ -262,12 +298,20 @@ class DovecotServer:
         return self.root / "passwd"
 
     def _make_cert(self) -> tuple[Path, Path]:
+        """A self-signed certificate for localhost and 127.0.0.1 (cryptography, else openssl)."""
         cert, key = self.root / "cert.pem", self.root / "key.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "7", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-            check=True, capture_output=True)
+        try:
+            cert_pem, key_pem = self_signed_certificate()
+        except ImportError:
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                 "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "7", "-subj", "/CN=localhost",
+                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                check=True, capture_output=True)
+        else:
+            cert.write_bytes(cert_pem)
+            key.write_bytes(key_pem)
+        os.chmod(key, 0o600)
         return cert, key
 
     def _config(self) -> str:
@@ -308,7 +352,6 @@ default_login_user = {login}
 {ids}first_valid_uid = 1
 mail_location = maildir:{r}/mail/%n
 mail_fsync = never
-imap_idle_notify_interval = 1 secs
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%n {self.passwd_path}
@@ -351,6 +394,7 @@ namespace inbox {{
         conf.write_text(self._config())
         self.proc = subprocess.Popen([self.binary, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        atexit.register(self.stop)  # a script that forgets stop() (or dies of an exception) leaves nothing
         probe = self.add_user()
         deadline = time.monotonic() + wait
         last_error = None

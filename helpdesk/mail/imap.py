@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+from imapclient.imapclient import _parse_untagged_response
 
 SECURITY_CHOICES = ("ssl", "starttls", "plain")
 SEEN = b"\\Seen"
@@ -315,6 +316,7 @@ class MailboxConnection:
         """IDLE in the selected folder until new mail (EXISTS/RECENT) or timeout; True if new mail.
 
         Mail that arrived during earlier commands (announced with their answers) returns True at once.
+        Keep timeout under 29 minutes (RFC 2177: servers may drop an IDLE that lasts longer).
         Expunges and flag changes by other clients do not end the wait. A True may be a false alarm
         (an EXISTS after an expunge on some servers): the caller just searches again.
         """
@@ -330,12 +332,53 @@ class MailboxConnection:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    new_mail = _has_new_mail(client.idle_check(timeout=left))
+                    if self._input_buffered():
+                        responses = self._read_buffered_responses()
+                    else:
+                        responses = client.idle_check(timeout=left)
+                    new_mail = _has_new_mail(responses)
             finally:
                 _text, responses = client.idle_done()
             return new_mail or _has_new_mail(responses)
         except _ERRORS as exc:
             raise self._error("IDLE failed", exc) from None
+
+
+    # IMAPClient.idle_check() waits with poll() on the socket, which cannot see what imaplib has
+    # already read into its buffer: Dovecot often sends "+ idling" and "* 1 EXISTS" in one packet,
+    # and that EXISTS would wait for the next packet or the timeout. These two read the buffer first.
+
+    def _input_buffered(self) -> bool:
+        client = self._c()
+        sock = client.socket()
+        sock.setblocking(False)
+        try:
+            return bool(client._imap.file.peek(1))
+        except (OSError, ValueError):  # nothing to read now (BlockingIOError, SSLWantReadError)
+            return False
+        finally:
+            sock.setblocking(True)
+            client._set_read_timeout()
+
+    def _read_buffered_responses(self) -> list:
+        client = self._c()
+        sock = client.socket()
+        responses = []
+        sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    line = client._imap._get_line()
+                except (OSError, imaplib.IMAP4.abort):  # no complete line left
+                    break
+                responses.append(_parse_untagged_response(line))
+                if not self._input_buffered():
+                    break
+                sock.setblocking(False)
+        finally:
+            sock.setblocking(True)
+            client._set_read_timeout()
+        return responses
 
 
 def _has_new_mail(responses) -> bool:
