@@ -143,6 +143,15 @@ def _dense_high(data: bytes) -> bool:
     return letters > 0 and len(_HIGH.findall(data)) * 10 >= letters * 4
 
 
+_CJK = re.compile("[\u3000-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+
+def _mostly_cjk(text: str) -> bool:
+    """Nine in ten non-ASCII characters are CJK (so a wrong multi-byte guess is rejected)."""
+    non_ascii = sum(1 for ch in text if ord(ch) > 127)
+    return non_ascii > 0 and len(_CJK.findall(text)) * 10 >= non_ascii * 9
+
+
 def decode_bytes(data: bytes, charset: str | None = None, defects: list | None = None) -> str:
     """Bytes to text, never failing and never dropping text silently. UTF-8 first when the bytes are
     valid UTF-8 (the most common mislabel), else the declared charset, else (for dense high bytes) the
@@ -173,6 +182,8 @@ def decode_bytes(data: bytes, charset: str | None = None, defects: list | None =
                 text = data.decode(candidate)
             except UnicodeDecodeError:
                 continue
+            if not _mostly_cjk(text):
+                continue
             if defects is not None:
                 defects.append(f"charset {charset or 'undeclared'} did not fit, read as {candidate}")
             return text
@@ -180,7 +191,7 @@ def decode_bytes(data: bytes, charset: str | None = None, defects: list | None =
         text = data.decode("cp1252")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    if defects is not None and codec not in _UNIVERSAL:
+    if defects is not None and charset and (codec is None or codec not in _UNIVERSAL):
         defects.append(f"charset {charset} did not fit, read as cp1252")
     return text
 
@@ -274,6 +285,9 @@ _ADDR_OK_UNICODE = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"'=?]+\.[
 def _clean_addr(addr: str) -> str | None:
     """A usable lower-cased addr-spec, or None (no '@', spaces, bad domain...)."""
     addr = addr.strip().strip("<>").strip().lower().replace("\x00", "")
+    if addr.startswith('"') and '"@' in addr:  # "quoted"@local part: usable when it needs no quotes
+        local, _, domain = addr[1:].partition('"@')
+        addr = local + "@" + domain
     if not addr or addr.count("@") != 1:
         return None
     if _ADDR_OK.match(addr):
