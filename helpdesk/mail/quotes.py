@@ -31,7 +31,7 @@ _FORWARD = re.compile(r"^[\s*_>]*-{3,}\s*(?:forwarded message|pesan yang diterus
 _HEADER_START = re.compile(r"^(?:on|pada|am|le|el|op|il|em|den|w dniu|vào)\s", re.I)
 _HEADER_END = re.compile(
     r"(?:wrote|menulis|schrieb|a\s+écrit|escribió|schreef|ha\s+scritto|escreveu|skrev|napisał|"
-    r"написал|viết)\s*:?\s*$", re.I)
+    r"написал|viết)\s*:?\s*$|\bschrieb\b[^:]{0,200}:\s*$", re.I)
 _WROTE_LINE = re.compile(r"(?:wrote|menulis|schrieb|a\s+écrit|escribió|schreef|написал)\s*:\s*$", re.I)
 _LABEL = re.compile(
     r"^[\s*>]*(from|dari|von|de|van|fra|sent|dikirim|terkirim|date|tanggal|gesendet|envoyé|datum|"
