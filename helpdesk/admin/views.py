@@ -52,3 +52,4 @@ def jobs_status():
 
 
 from . import agents, data_requests, queues  # noqa: E402,F401  (their routes register on this blueprint)
+from ..mail import admin as mail_admin  # noqa: E402,F401  (mailboxes, inbound log, blocklist)
