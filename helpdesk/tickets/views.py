@@ -9,7 +9,9 @@ from ..customers import services as customer_services
 from ..customers.services import customer_ticket_summary
 from ..errors import Conflict, DomainError
 from ..extensions import db
-from ..web import STATUS_LABELS
+from ..mail import desk as mail_desk
+from ..mail.forms import CcForm
+from ..web import STATUS_LABELS, render_error
 from . import listing, services, states, storage
 from .forms import (
     AssignForm, BulkForm, CallForm, MergeForm, PriorityForm, ReplyForm, StatusForm, TagsForm, TransferForm,
@@ -75,7 +77,7 @@ def show(number):
     return _render_ticket(ticket, user)
 
 
-def _render_ticket(ticket, user, reply_form=None, conflict=None, status_code=200):
+def _render_ticket(ticket, user, reply_form=None, conflict=None, status_code=200, cc_form=None):
     messages = db.session.execute(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
                                   ).scalars().all()
     events = db.session.execute(select(AuditEvent).where(AuditEvent.ticket_id == ticket.id)
@@ -94,12 +96,15 @@ def _render_ticket(ticket, user, reply_form=None, conflict=None, status_code=200
     status_form.status.choices = [(s, STATUS_LABELS[s]) for s in targets]
     tags_form = TagsForm(tags=", ".join(ticket.tag_names))
     priority_form = PriorityForm(priority=ticket.priority)
+    cc_form = cc_form or CcForm(formdata=None, cc=", ".join(ticket.cc_addresses or []))
+    views = mail_desk.message_views(messages, lambda a: url_for("tickets.attachment", attachment_id=a.id))
     return render_template(
         "tickets/show.html", ticket=ticket, messages=messages, events=events, members=members, queues=queues,
         reply_form=reply_form, status_form=status_form, priority_form=priority_form, assign_form=AssignForm(),
         transfer_form=TransferForm(), tags_form=tags_form, merge_form=MergeForm(), targets=targets,
         canned=services.canned_for(ticket, user), other_tickets=customer_ticket_summary(ticket.customer_id, ticket.id),
         conflict=conflict, last_channel=services.last_contact_channel(ticket.customer_id),
+        views=views, cc_form=cc_form, downloadable=mail_desk.downloadable,
     ), status_code
 
 
@@ -233,6 +238,22 @@ def merge(number):
     return redirect(url_for("tickets.show", number=target.number))
 
 
+@bp.route("/tickets/<int:number>/cc", methods=["POST"])
+def set_cc(number):
+    """Edit the Cc list that agent replies go to (a rejected list is shown again as typed)."""
+    ticket, user = _ticket_or_404(number)
+    form = CcForm()
+    if not form.validate_on_submit():
+        return _render_ticket(ticket, user, cc_form=form, status_code=400)
+    try:
+        mail_desk.set_cc(ticket.id, user.id, form.cc.data)
+    except DomainError as exc:
+        db.session.rollback()
+        form.cc.errors = list(form.cc.errors) + [exc.message]
+        return _render_ticket(db.session.get(Ticket, ticket.id), user, cc_form=form, status_code=exc.status_code)
+    return _done(ticket, _("Cc list saved."))
+
+
 @bp.route("/tickets/bulk", methods=["POST"])
 def bulk():
     """Assign, change status or close many tickets at once."""
@@ -301,7 +322,13 @@ def attachment(attachment_id):
 
 
 def send_attachment(att):
-    """Serve a stored file as a download with safe headers (shared with the API and portal)."""
+    """Serve a stored file as a download with safe headers (shared with the API and portal).
+
+    Never a file whose virus scan is pending or found something (409 / 403 with the reason).
+    """
+    refused = mail_desk.refusal(att)
+    if refused:
+        return render_error(*refused)
     path = storage.path_for(att.sha256)
     if not path.exists():
         abort(404)

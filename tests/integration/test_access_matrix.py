@@ -12,6 +12,8 @@ from sqlalchemy import select
 from helpdesk.auth.models import ROLES
 from helpdesk.auth.services import create_api_token
 from helpdesk.extensions import db
+from helpdesk.mail import rawstore
+from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
 
@@ -51,6 +53,7 @@ ACCESS = {
     "tickets.transfer": "ticket",
     "tickets.merge": "ticket",
     "tickets.attachment": "ticket",
+    "tickets.set_cc": "ticket",
     "customers.index": "agent",
     "customers.show": "agent",
     "customers.merge": "customer_admin",
@@ -74,6 +77,18 @@ ACCESS = {
     "admin.jobs_status": "admin",
     "admin.data_requests": "admin",
     "admin.data_request_decide": "admin",  # an unknown request id flashes and redirects
+    "admin.mail_mailboxes": "admin",
+    "admin.mail_mailbox_new": "admin",
+    "admin.mail_mailbox_edit": "admin",
+    "admin.mail_mailbox_test": "admin",  # the world's mailbox is on a closed loopback port
+    "admin.mail_mailbox_delete": "admin",
+    "admin.mail_log": "admin",
+    "admin.mail_log_entry": "admin",
+    "admin.mail_log_raw": "admin",
+    "admin.mail_log_reprocess": "admin",  # the world's message was created: refused with a message
+    "admin.mail_log_make_ticket": "admin",
+    "admin.mail_blocklist": "admin",
+    "admin.mail_block_delete": "admin",
     "api.openapi": "public",
     "webform.form": "public",
     "webform.done": "public",
@@ -153,6 +168,15 @@ def world(app, make):
     att = db.session.execute(select(Attachment).where(Attachment.ticket_id == ticket.id)).scalar_one()
     canned = CannedResponse(queue_id=queues["technical-support"].id, title="Hi", body="Halo {customer_name}")
     db.session.add(canned)
+    mailbox = Mailbox(name="Matrix", host="127.0.0.1", port=1, security="plain", username="u", password_env="X",
+                      queue_id=queues["technical-support"].id, from_address="support@matrix.example.com")
+    db.session.add(mailbox)
+    db.session.flush()
+    raw = b"From: a@example.net\r\nSubject: Matrix\r\nMessage-ID: <m@x>\r\n\r\nHi\r\n"
+    inbound = InboundMessage(mailbox_id=mailbox.id, raw_sha256=rawstore.save(raw), size=len(raw), result="created",
+                             from_addr="a@example.net", subject="Matrix", ticket_id=ticket.id)
+    block = SenderBlock(pattern="@spam.example.com")
+    db.session.add_all([inbound, block])
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -161,7 +185,8 @@ def world(app, make):
         "values": {"number": ticket.number, "attachment_id": att.id, "customer_id": other.id,
                    "user_id": spare.id, "org_id": org.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
                    "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css",
-                   "request_id": 999999},
+                   "request_id": 999999, "mailbox_id": mailbox.id, "inbound_id": inbound.id,
+                   "block_id": block.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
@@ -169,7 +194,7 @@ def world(app, make):
 
 
 # Requests that change the world for the requests after them run last.
-LAST = ("admin.canned_delete", "admin.agent_action", "auth.two_factor_disable", "auth.logout", "portal.logout")
+LAST = ("admin.canned_delete", "admin.mail_mailbox_delete", "admin.mail_block_delete", "admin.agent_action", "auth.two_factor_disable", "auth.logout", "portal.logout")
 
 
 def _requests(app, world):
