@@ -24,6 +24,9 @@ The server listens on 127.0.0.1 on a free port, plaintext LOGIN allowed. It also
 certificate for ``localhost`` and 127.0.0.1 (made with ``cryptography``, else the ``openssl``
 command): STARTTLS on the same port, implicit TLS on ``server.imaps_port``; ``server.cafile`` trusts it.
 
+A failed login delays the next login from 127.0.0.1 by a few seconds (Dovecot's auth penalty, reset by
+a successful one): a test that fails a login on purpose should then log in once successfully.
+
 Dovecot refuses to open mail as root: as root the Maildirs belong to a dedicated numeric uid/gid
 (no passwd entry needed); as an ordinary user everything runs as that user.
 """
@@ -440,6 +443,12 @@ namespace inbox {{
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def kick(self, username: str) -> None:
+        """Drop every connection of the user (doveadm kick), as a server restart would."""
+        doveadm = shutil.which("doveadm") or str(Path(self.binary).with_name("doveadm"))
+        subprocess.run([doveadm, "-c", str(self.root / "dovecot.conf"), "kick", username],
+                       check=True, capture_output=True)
 
     # ------------------------------------------------------------ users
 

@@ -112,11 +112,14 @@ class MailboxConnection:
         self.settings = settings
         self.client: IMAPClient | None = None
         self.folder: str | None = None
+        self._broken = False  # the connection died: close() must not wait for a LOGOUT answer
 
     # ------------------------------------------------------------ connection
 
     def _error(self, action: str, exc: BaseException) -> ImapError:
         s = self.settings
+        if isinstance(exc, (OSError, EOFError, imaplib.IMAP4.abort)):
+            self._broken = True
         detail = str(exc) or exc.__class__.__name__
         if isinstance(exc, socket.timeout):
             detail = f"timed out after {s.timeout:g}s"
@@ -153,10 +156,14 @@ class MailboxConnection:
     def close(self) -> None:
         client, self.client = self.client, None
         self.folder = None
+        broken, self._broken = self._broken, False
         if client is None:
             return
         try:
-            client.logout()
+            if broken:
+                client.shutdown()
+            else:
+                client.logout()
         except Exception:
             try:
                 client.shutdown()

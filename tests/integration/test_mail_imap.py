@@ -82,6 +82,10 @@ def test_wrong_password_is_an_imap_error_without_the_password(imap_user):
         MailboxConnection(bad).open()
     assert "not-the-password-xyz" not in str(info.value)
     assert imap_user.username in str(info.value)
+    # The right password still works (this login also takes Dovecot's few-second penalty for the
+    # failure from 127.0.0.1, so that the next test does not).
+    with MailboxConnection(settings_for(imap_user)) as conn:
+        assert conn.select("INBOX").exists == 0
 
 
 def test_nothing_listening_is_an_imap_error(imap_user):
@@ -89,6 +93,33 @@ def test_nothing_listening_is_an_imap_error(imap_user):
 
     with pytest.raises(ImapError, match="cannot connect"):
         MailboxConnection(settings_for(imap_user, port=free_port(), timeout=3)).open()
+
+
+def test_a_server_that_never_answers_times_out(imap_user):
+    import socket
+
+    with socket.socket() as silent:  # accepts the connection, never sends the IMAP greeting
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        start = time.monotonic()
+        with pytest.raises(ImapError, match="timed out after 1s"):
+            MailboxConnection(settings_for(imap_user, port=silent.getsockname()[1], timeout=1)).open()
+        assert time.monotonic() - start < 3
+
+
+def test_a_dropped_connection_is_an_imap_error_and_closes_cleanly(imap_user, dovecot):
+    imap_user.append("INBOX", message(1))
+    with MailboxConnection(settings_for(imap_user)) as conn:
+        conn.select("INBOX")
+        dovecot.kick(imap_user.username)
+        time.sleep(0.2)
+        with pytest.raises(ImapError, match="UID SEARCH failed"):
+            conn.uids_after(0)
+    assert conn.client is None
+    # a new connection works
+    with MailboxConnection(settings_for(imap_user)) as conn:
+        conn.select("INBOX")
+        assert conn.uids_after(0) == [1]
 
 
 def test_select_creates_nothing_and_ensure_folder_creates_once(imap_user):
