@@ -11,7 +11,7 @@ from ..auth.i18n import _
 from ..customers import services as customers
 from ..errors import DomainError
 from ..extensions import db
-from ..jobs import enqueue
+from ..mail import outbound
 from ..tickets import services as tickets
 from ..tickets.models import Queue
 
@@ -63,5 +63,5 @@ def submit(*, name, email, topic, subject, message, phone=None, website=None, fi
         customer.phone = phone
     ticket = tickets.create_ticket(customer_id=customer.id, subject=subject, channel="web", queue_id=queue.id,
                                    body_text=compose_body(message, website, phone), files=files, actor_id=None)
-    enqueue("helpdesk.webform.jobs.send_acknowledgement", ticket.id, customers.clean_email(email), queue="mail")
+    outbound.queue_acknowledgement(ticket.id, customers.clean_email(email))
     return ticket

@@ -5,6 +5,7 @@ from sqlalchemy import select
 from helpdesk.errors import Conflict, Forbidden, InvalidTransition
 from helpdesk.extensions import db
 from helpdesk.jobs import OutboxJob
+from helpdesk.mail.models import OutboundMail
 from helpdesk.tickets import counts, services
 from helpdesk.tickets.models import AuditEvent, Message, Ticket
 
@@ -31,7 +32,11 @@ def test_create_writes_first_message_preview_audit_and_outbox(app, make, desk):
     assert t.status == "new" and t.message_count == 1
     assert t.last_message_preview == "Situs kami error 500 sejak pagi"
     assert db.session.execute(select(AuditEvent.action).where(AuditEvent.ticket_id == t.id)).scalars().all() == ["created"]
-    assert db.session.execute(select(OutboxJob.func)).scalars().all() == ["helpdesk.tickets.jobs.notify_new_ticket"]
+    # one notification per agent of the queue, each an OutboundMail row with its own "mail" job
+    notified = db.session.execute(select(OutboundMail.kind, OutboundMail.to_addrs).order_by(OutboundMail.id)).all()
+    assert notified == [("notify_new", [desk["agent"].email]), ("notify_new", [desk["biller"].email])]
+    assert db.session.execute(select(OutboxJob.func, OutboxJob.queue)).all() == \
+        [("helpdesk.mail.jobs.send_outbound", "mail")] * 2
 
 
 def test_agent_reply_sets_first_response_and_opens(app, make, desk):

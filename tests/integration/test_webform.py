@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from helpdesk.customers.models import Customer, CustomerEmail
 from helpdesk.extensions import db, mail
 from helpdesk.jobs import OutboxJob
+from helpdesk.mail.models import OutboundMail
 from helpdesk.tickets.models import Attachment, Message, Ticket
 from helpdesk.webform import tokens
 from tests.conftest import extract_csrf
@@ -148,9 +149,13 @@ def test_acknowledgement_mail_has_the_number_in_the_customers_language(app, clie
     assert client.post("/form", data=fields(email="english@example.com", name="Jane")).status_code == 303
     db.session.expire_all()
     id_number, en_number = db.session.execute(select(Ticket.number).order_by(Ticket.id)).scalars().all()
-    jobs = db.session.execute(select(OutboxJob).where(OutboxJob.func == "helpdesk.webform.jobs.send_acknowledgement")
+    acks = db.session.execute(select(OutboundMail).where(OutboundMail.kind == "ack").order_by(OutboundMail.id)
                               ).scalars().all()
-    assert [j.queue for j in jobs] == ["mail", "mail"]
+    assert [(a.to_addrs, a.locale, a.automatic) for a in acks] == [(["dewi@tokodewi.co.id"], "id", True),
+                                                                  (["english@example.com"], "en", True)]
+    sends = db.session.execute(select(OutboxJob.queue, OutboxJob.args)
+                               .where(OutboxJob.func == "helpdesk.mail.jobs.send_outbound")).all()
+    assert all(("mail", [a.id]) in [(q, list(args)) for q, args in sends] for a in acks)
     with mail.record_messages() as outbox:
         run_jobs()
     acks = {m.recipients[0]: m for m in outbox if "#" in m.subject and m.recipients[0].endswith(("tokodewi.co.id",

@@ -1,0 +1,128 @@
+"""The automatic-mail budget: no mail storms, whatever answers our mail.
+
+Every automatic mail (acknowledgements, agent notifications, refused-file notices, and later the
+SLA and announcement mails) asks `allow()` before it is queued and calls `record()` when it is.
+Within any sliding hour at most MAIL_BUDGET_PER_ADDRESS_HOUR automatic mails go to one address,
+and at most MAIL_BUDGET_PER_TICKET_HOUR automatic mails to people outside the desk go out about
+one ticket. An out-of-office robot answering each of our mails therefore gets a handful of mails,
+not a loop. Mail over budget is kept with status "held" (never sent) and shown to admins
+(`held_count()`, `recent_held()`); an admin may send it anyway with `outbound.release_held()`.
+
+The per-ticket window counts only mails to outside recipients (`internal=False`): notifying the
+agents of a big queue about one ticket is not a loop, and each agent's address has its own window.
+
+Separately from the budget, no automatic mail goes to an address flagged as bouncing
+(customer_emails.bouncing_at), nor back to the sender of a ticket marked automated_sender:
+`blocked_reason()` tells why a recipient is left out.
+
+Agent replies are not automatic: they never ask the budget and are never held.
+"""
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..customers.models import CustomerEmail
+from ..extensions import db
+from ..timeutil import utcnow
+from .models import AutoMailLog, OutboundMail
+
+WINDOW = timedelta(hours=1)
+
+
+def _norm(addresses):
+    out = []
+    for a in addresses or ():
+        a = (a or "").strip().lower()
+        if a and a not in out:
+            out.append(a)
+    return out
+
+
+def address_count(recipient, now=None):
+    """Automatic mails to this address in the hour before `now`."""
+    now = now or utcnow()
+    return db.session.scalar(
+        select(func.count()).select_from(AutoMailLog)
+        .where(AutoMailLog.recipient == recipient.strip().lower(), AutoMailLog.sent_at > now - WINDOW)
+    )
+
+
+def ticket_count(ticket_id, now=None):
+    """Automatic mails to outside recipients about this ticket in the hour before `now`."""
+    now = now or utcnow()
+    return db.session.scalar(
+        select(func.count()).select_from(AutoMailLog)
+        .where(AutoMailLog.ticket_id == ticket_id, AutoMailLog.sent_at > now - WINDOW)
+    )
+
+
+def allow(recipients, ticket_id=None, now=None, *, internal=False):
+    """May an automatic mail to `recipients` (about `ticket_id`) go out now?
+
+    Returns (allowed: bool, held_reason: str | None). The reason names the window that is full,
+    e.g. "budget: 10 automatic mails to a@b.c in the last hour". `internal=True` (mail to agents)
+    skips the per-ticket window. Only reads: call `record()` when the mail is queued.
+    """
+    now = now or utcnow()
+    cfg = current_app.config
+    per_address = cfg.get("MAIL_BUDGET_PER_ADDRESS_HOUR", 10)
+    per_ticket = cfg.get("MAIL_BUDGET_PER_TICKET_HOUR", 20)
+    for rcpt in _norm(recipients):
+        n = address_count(rcpt, now)
+        if n >= per_address:
+            return False, f"budget: {n} automatic mails to {rcpt} in the last hour (limit {per_address})"
+    if ticket_id is not None and not internal:
+        n = ticket_count(ticket_id, now)
+        if n + len(_norm(recipients)) > per_ticket:
+            return False, f"budget: {n} automatic mails about ticket id {ticket_id} in the last hour (limit {per_ticket})"
+    return True, None
+
+
+def record(recipients, ticket_id=None, outbound_id=None, now=None, *, internal=False):
+    """Count one automatic mail to each recipient in the budget windows (in the caller's transaction).
+
+    Internal mail (to agents) is logged without its ticket, so it counts for the address only.
+    """
+    now = now or utcnow()
+    for rcpt in _norm(recipients):
+        db.session.add(AutoMailLog(recipient=rcpt, ticket_id=None if internal else ticket_id,
+                                   outbound_id=outbound_id, sent_at=now))
+
+
+def bouncing(addresses):
+    """The subset of these addresses flagged as bouncing (a hard bounce was received)."""
+    addrs = _norm(addresses)
+    if not addrs:
+        return set()
+    return set(db.session.execute(
+        select(CustomerEmail.email).where(CustomerEmail.email.in_(addrs), CustomerEmail.bouncing_at.is_not(None))
+    ).scalars())
+
+
+def blocked_reason(recipient, ticket=None, *, to_sender=True):
+    """Why no automatic mail may go to this recipient at all (not a budget matter), or None.
+
+    - the address bounces (customer_emails.bouncing_at);
+    - the mail would go back to the sender of a ticket marked automated_sender (`to_sender`).
+    """
+    if ticket is not None and to_sender and ticket.automated_sender:
+        return "automated sender"
+    if bouncing([recipient]):
+        return "address bouncing"
+    return None
+
+
+def held_count(since=None):
+    """How many mails are held (over budget, not sent); only those created after `since` if given."""
+    q = select(func.count()).select_from(OutboundMail).where(OutboundMail.status == "held")
+    if since is not None:
+        q = q.where(OutboundMail.created_at >= since)
+    return db.session.scalar(q)
+
+
+def recent_held(limit=20):
+    """The newest held mails (OutboundMail rows, newest first), for the admin pages."""
+    return db.session.execute(
+        select(OutboundMail).where(OutboundMail.status == "held").order_by(OutboundMail.id.desc()).limit(limit)
+    ).scalars().all()

@@ -1,0 +1,202 @@
+"""Sending outbound mail (RQ jobs through the outbox): render an OutboundMail row and send it.
+
+`send_outbound(outbound_id, context=None)` is idempotent: a row already sent (or held) is not
+sent. A temporary failure (SMTP down, 4xx) raises, so the outbox records it and RQ retries with
+backoff (helpdesk.jobs.RETRY_INTERVALS); a permanent refusal (5xx) marks the row "failed". Mail goes
+through Flask-Mail (so MAIL_SUPPRESS_SEND and `mail.record_messages()` work as for every mail),
+with the MIME message built here: text and HTML parts from templates/mail/<lang>/<kind>.*, the
+stored Message-ID, In-Reply-To, References and the automatic-mail headers.
+"""
+import smtplib
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from flask import current_app, render_template
+from flask_mail import Message as FlaskMailMessage
+from markupsafe import Markup, escape
+from sqlalchemy import select, update
+
+from ..auth.models import User
+from ..customers.models import Customer
+from ..extensions import db, mail as flask_mail
+from ..tickets import storage
+from ..tickets.models import Attachment, Message, Ticket
+from ..timeutil import utcnow
+from . import outbound
+from .models import OutboundMail
+
+TEXT_SEPARATOR = "\n\n" + "-" * 60 + "\n\n"
+
+
+class PreparedMail(FlaskMailMessage):
+    """A Flask-Mail message whose bytes are a MIME message built beforehand (our own headers)."""
+
+    def __init__(self, email_message, *, sender, to, cc, subject, text, html):
+        super().__init__(subject=subject, recipients=list(to), cc=list(cc), sender=sender, body=text, html=html)
+        self.email_message = email_message
+        self.msgId = email_message["Message-ID"]
+        self._raw = email_message.as_bytes(policy=policy.SMTP)
+
+    def as_bytes(self):
+        return self._raw
+
+    def as_string(self):
+        return self._raw.decode("utf-8", "replace")
+
+    def has_bad_headers(self):  # every header value was made one safe line when it was built
+        return False
+
+
+def _address(addr, name=""):
+    name = outbound.clean_header_text(name, 120)
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain) if name else Address(addr_spec=addr)
+
+
+def _bracket(ids):
+    return " ".join(f"<{i}>" for i in ids if i)
+
+
+def _context(row, ticket, extra):
+    """What the templates of a mail get."""
+    cfg = current_app.config
+    customer = db.session.get(Customer, ticket.customer_id) if ticket else None
+    message = db.session.get(Message, row.message_row_id) if row.message_row_id else None
+    customer_side = row.user_id is None
+    link = None
+    if ticket is not None and customer is not None and customer_side and (row.kind != "refused" or extra.get("own")):
+        from ..portal.tokens import ticket_link_url
+
+        link = ticket_link_url(customer.id, ticket.id)
+    agent = db.session.get(User, message.author_user_id) if message is not None and message.author_user_id else None
+    return dict(
+        extra, kind=row.kind, mail=row, ticket=ticket, customer=customer, message=message, agent=agent,
+        user=db.session.get(User, row.user_id) if row.user_id else None,
+        number=ticket.number if ticket else None,
+        subject=outbound.bare_subject(ticket.subject, ticket.number) if ticket else "",
+        queue_name=ticket.queue.name if ticket is not None and ticket.queue is not None else "",
+        link=link, desk_url=f"{cfg['BASE_URL'].rstrip('/')}/tickets/{ticket.number}" if ticket else None,
+        excerpt=((message.body_text or "")[:2000] if message is not None else ""),
+        refusal_reasons=outbound.REFUSAL_REASONS,
+    )
+
+
+def render_parts(row, ctx):
+    """(text, html) of a mail: the shared lead (an agent's reply), then each language's part."""
+    langs = [row.locale] if row.locale in outbound.LANGS else list(outbound.LANGS)
+    texts = [render_template(f"mail/{lang}/{row.kind}.txt", lang=lang, **ctx).strip() for lang in langs]
+    htmls = [(lang, Markup(render_template(f"mail/{lang}/{row.kind}.html", lang=lang, **ctx))) for lang in langs]
+    lead_text, lead_html = "", None
+    message = ctx.get("message")
+    if row.kind == "reply" and message is not None:
+        lead_text = (message.body_text or "").strip()
+        lead_html = Markup(message.body_html) if message.body_html else \
+            Markup("<p>") + Markup("<br>\n").join(escape(line) for line in lead_text.splitlines()) + Markup("</p>")
+    text = TEXT_SEPARATOR.join(texts)
+    if lead_text:
+        text = f"{lead_text}\n\n-- \n{text}"
+    html = render_template("mail/layout.html", parts=htmls, lead_html=lead_html, langs=langs,
+                           **{**ctx, "subject": row.subject})
+    return text + "\n", html
+
+
+def _attachments(row):
+    if row.kind != "reply" or not row.message_row_id:
+        return []
+    return db.session.execute(
+        select(Attachment).where(Attachment.message_id == row.message_row_id, Attachment.scan_status != "infected",
+                                 Attachment.scan_status != "pending").order_by(Attachment.id)
+    ).scalars().all()
+
+
+def build_message(row, context=None):
+    """The MIME message of an OutboundMail row: (EmailMessage, text, html)."""
+    ticket = db.session.get(Ticket, row.ticket_id) if row.ticket_id else None
+    from_addr, from_name, mailbox = outbound.sender_for(ticket)
+    ctx = _context(row, ticket, dict(context or {}))
+    text, html = render_parts(row, ctx)
+
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = _address(from_addr, from_name)
+    msg["To"] = [_address(a) for a in row.to_addrs or []]
+    if row.cc_addrs:
+        msg["Cc"] = [_address(a) for a in row.cc_addrs]
+    reply_to = outbound.reply_to_for(ticket, mailbox) if row.user_id is None else None
+    if reply_to:
+        msg["Reply-To"] = _address(reply_to, from_name)
+    msg["Subject"] = outbound.clean_header_text(row.subject, outbound.SUBJECT_MAX)
+    msg["Date"] = formatdate()
+    msg["Message-ID"] = f"<{row.message_id}>"
+    if row.in_reply_to:
+        msg["In-Reply-To"] = f"<{row.in_reply_to}>"
+    if row.references:
+        msg["References"] = _bracket(row.references.split())
+    if row.automatic:
+        msg["Auto-Submitted"] = "auto-replied" if row.kind in outbound.AUTO_REPLIED_KINDS else "auto-generated"
+        msg["X-Auto-Response-Suppress"] = "All"
+    if ticket is not None:
+        msg["X-Helpdesk-Ticket"] = str(ticket.number)
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    for att in _attachments(row):
+        data = storage.path_for(att.sha256).read_bytes()
+        maintype, _, subtype = (att.content_type or "application/octet-stream").partition("/")
+        if not subtype or "\n" in att.content_type:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(data, maintype=maintype, subtype=subtype,
+                           filename=outbound.clean_header_text(att.filename, 255) or "attachment")
+    # last: set_content() and add_alternative() move or drop Content-* headers
+    msg["Content-Language"] = row.locale if row.locale in outbound.LANGS else ", ".join(outbound.LANGS)
+    return msg, text, html
+
+
+def _permanent(exc):
+    """A 5xx answer that retrying cannot fix (not an authentication problem of ours)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(c >= 500 for c in codes)
+    if isinstance(exc, (smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
+        return exc.smtp_code >= 500
+    return False
+
+
+def _note_failure(outbound_id, error, final):
+    values = {"attempts": OutboundMail.attempts + 1, "last_error": error[-2000:]}
+    if final:
+        values["status"] = "failed"
+    with db.engine.begin() as conn:
+        conn.execute(update(OutboundMail).where(OutboundMail.id == outbound_id, OutboundMail.status != "sent")
+                     .values(**values))
+
+
+def send_outbound(outbound_id, context=None):
+    """Render and send one OutboundMail row (the outbox job of queue "mail"). Idempotent."""
+    row = db.session.get(OutboundMail, outbound_id)
+    if row is None:
+        return "missing"
+    if row.status in ("sent", "held"):
+        return row.status
+    email_message, text, html = build_message(row, context)
+    prepared = PreparedMail(email_message, sender=email_message["From"].addresses[0].addr_spec,
+                            to=row.to_addrs or [], cc=row.cc_addrs or [], subject=row.subject, text=text, html=html)
+    try:
+        flask_mail.send(prepared)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        permanent = _permanent(exc)
+        max_attempts = current_app.config.get("JOB_MAX_RETRIES", 5) + 1
+        db.session.rollback()
+        _note_failure(outbound_id, error, final=permanent or (row_attempts(outbound_id) + 1 >= max_attempts))
+        if permanent:
+            return "failed"
+        raise
+    row.status, row.sent_at, row.last_error = "sent", utcnow(), None
+    row.attempts = (row.attempts or 0) + 1
+    return "sent"
+
+
+def row_attempts(outbound_id):
+    with db.engine.connect() as conn:
+        return conn.execute(select(OutboundMail.attempts).where(OutboundMail.id == outbound_id)).scalar() or 0
