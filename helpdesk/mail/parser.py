@@ -808,8 +808,6 @@ class _Walker:
                 plain_child = child
             elif ctype == "text/html" or ctype.startswith("multipart/"):
                 html_child = child  # multipart/related (HTML + images) or mixed
-            elif ctype in ("text/enriched", "text/richtext"):
-                continue
             else:
                 others.append(child)
         saved_text, saved_html = self.text_body, self.html_body

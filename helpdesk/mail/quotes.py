@@ -129,6 +129,11 @@ def _analyse(lines: list[str]) -> tuple[int | None, set[int]]:
             continue
         if _ORIGINAL.match(stripped) or _ANDROID_ORIGINAL.match(stripped):
             return i, quoted
+        if _FORWARD.match(stripped):  # a forward's header block is content: skip it whole
+            i += 1
+            while i < n and lines[i].strip():
+                i += 1
+            continue
         size = _is_quote_header(lines, i)
         if not size and _HINT.search(stripped):  # "<date/address> wrote:" (up to 3 lines) above "> "
             joined = stripped
