@@ -227,7 +227,7 @@ class MailboxConnection:
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs greater than last_uid in the selected folder, ascending (seen or not)."""
         try:
-            found = self._selected().search(["UID", f"{int(last_uid) + 1}:*"])
+            found = self._selected().search(["UID", f"{max(int(last_uid), 0) + 1}:*"])
         except _ERRORS as exc:
             raise self._error("UID SEARCH failed", exc) from None
         # "n:*" always matches the highest UID, even when it is below n.

@@ -175,6 +175,7 @@ def test_uids_after_including_the_highest_uid_edge(imap_user):
         # "UID SEARCH UID 6:*" matches the highest UID (5): it must not come back
         assert conn.uids_after(5) == []
         assert conn.uids_after(1000) == []
+        assert conn.uids_after(-1) == [1, 2, 3, 4, 5]
         raw_result = conn.client.search(["UID", "6:*"])
         assert list(raw_result) == [5]  # the server quirk the filter exists for
 
@@ -242,6 +243,19 @@ def test_move_to_processed_folder(imap_user):
         moved = [raw for batch in conn.fetch_raw(conn.uids_after(0)) for _, raw in batch]
     assert moved == raws[:3]
     assert imap_user.uids("INBOX") == [uids[3]]
+
+
+def test_folders_with_spaces_and_non_ascii_names(imap_user):
+    name = "Sudah diproses – Ü"  # IMAPClient encodes it as modified UTF-7 for the server
+    uids = imap_user.append_many("INBOX", [message(1), message(2)])
+    with MailboxConnection(settings_for(imap_user)) as conn:
+        conn.select("INBOX")
+        conn.ensure_folder(name)
+        conn.ensure_folder(name)
+        conn.move(uids[:1], name)
+        assert conn.select(name).exists == 1
+        assert [raw for batch in conn.fetch_raw(conn.uids_after(0)) for _, raw in batch] == [message(1)]
+    assert "Sudah diproses &IBM- &ANw-" in imap_user.folders()
 
 
 def test_move_without_the_move_capability_copies_and_expunges(imap_user):
