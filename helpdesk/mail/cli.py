@@ -46,7 +46,6 @@ def fetch_command(name, once):
     errors = []
     fetch.fetch_all(name, on_outcome=_printer(counts), errors=errors)
     _summary(counts, mailbox_errors=errors)
-    db.session.remove()
 
 
 def _iter_sources(paths):
@@ -108,4 +107,3 @@ def import_command(paths, name, batch):
                 emit(outcome)
             bar.update(len(chunk))
     _summary(counts)
-    db.session.remove()

@@ -165,24 +165,31 @@ def _idle_alive(cfg):
         return False
 
 
+POLL_LOCK_SECONDS = 120  # a poller killed mid-fetch delays the next poll by at most this much
+
+
 def _lock(cfg):
-    """A short Redis lock per mailbox so two pollers do not fetch the same batch (only an
+    """A short Redis lock per mailbox so overlapping polls do not fetch the same batch (only an
     optimisation: correctness comes from the database). None when Redis is unavailable."""
     from ..jobs import get_redis
 
     try:
-        lock = get_redis().lock(f"helpdesk:mail:fetch:{cfg.id or 'default'}", timeout=600, blocking=False)
+        lock = get_redis().lock(f"helpdesk:mail:fetch:{cfg.id or 'default'}", timeout=POLL_LOCK_SECONDS,
+                                blocking=False)
         return lock if lock.acquire() else False
     except Exception:  # noqa: BLE001
         return None
 
 
-def fetch_all(name=None, on_outcome=None, skip_idle=False, errors=None):
-    """Fetch every due mailbox (or the named one), parsing on every core. Returns all Outcomes."""
+def fetch_all(name=None, on_outcome=None, skip_idle=False, errors=None, use_lock=False):
+    """Fetch every due mailbox (or the named one), parsing on every core. Returns all Outcomes.
+
+    use_lock: skip a mailbox another poll is fetching right now (the cron poll); an operator's
+    `flask mail fetch --once` always fetches."""
     outcomes = []
     with services.ParsePool() as pool:
         for cfg in due_mailboxes(name, skip_idle=skip_idle):
-            lock = _lock(cfg)
+            lock = _lock(cfg) if use_lock else None
             if lock is False:
                 continue  # another fetcher is on it right now
             try:
@@ -202,7 +209,7 @@ def cron_poll():
 
     with app_context():
         try:
-            return len(fetch_all(skip_idle=True))
+            return len(fetch_all(skip_idle=True, use_lock=True))
         finally:
             db.session.remove()
 
