@@ -80,6 +80,8 @@ def _context(row, ticket, extra):
         link=link, desk_url=f"{cfg['BASE_URL'].rstrip('/')}/tickets/{ticket.number}" if ticket else None,
         excerpt=((message.body_text or "")[:2000] if message is not None else ""),
         refusal_reasons=outbound.REFUSAL_REASONS,
+        limit_mb=min(cfg.get("MAIL_MAX_ATTACHMENT_BYTES") or cfg["MAX_ATTACHMENT_BYTES"],
+                     cfg["MAX_ATTACHMENT_BYTES"]) // (1024 * 1024),
     )
 
 
@@ -178,6 +180,10 @@ def send_outbound(outbound_id, context=None):
         return "missing"
     if row.status in ("sent", "held"):
         return row.status
+    if row.ticket_id and not row.in_reply_to:
+        # queued before the message it answers was linked to the ticket (the ingest's order): thread now
+        row.in_reply_to, row.references = outbound.thread_headers(row.ticket_id, before=row.created_at,
+                                                                  exclude=row.message_id)
     email_message, text, html = build_message(row, context)
     prepared = PreparedMail(email_message, sender=email_message["From"].addresses[0].addr_spec,
                             to=row.to_addrs or [], cc=row.cc_addrs or [], subject=row.subject, text=text, html=html)

@@ -139,9 +139,10 @@ def reply_to_for(ticket, mailbox):
         return None
 
 
-def thread_ids(ticket_id, limit=200):
+def thread_ids(ticket_id, limit=200, before=None):
     """The ticket's Message-IDs the customer side has seen, oldest first: what they sent (and
-    tickets merged into this one), our mails to them. Agent notifications are not part of it."""
+    tickets merged into this one), our mails to them. Agent notifications are not part of it.
+    `before`: only ids known before that time."""
     ids = [ticket_id] + list(db.session.execute(
         select(Ticket.id).where(Ticket.merged_into_id == ticket_id)).scalars())
     found = {}
@@ -163,13 +164,14 @@ def thread_ids(ticket_id, limit=200):
         select(OutboundMail.created_at, OutboundMail.message_id)
         .where(OutboundMail.ticket_id.in_(ids), OutboundMail.user_id.is_(None), OutboundMail.status != "held")
         .order_by(OutboundMail.id.desc()).limit(limit)).all())
-    return [mid for mid, _ in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))]
+    return [mid for mid, created in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
+            if before is None or created <= before]
 
 
-def thread_headers(ticket_id):
+def thread_headers(ticket_id, before=None, exclude=None):
     """(In-Reply-To, References) as stored: ids without <>; References space-separated, capped to
     the first id and the newest ones."""
-    known = thread_ids(ticket_id) if ticket_id else []
+    known = [m for m in thread_ids(ticket_id, before=before) if m != exclude] if ticket_id else []
     if not known:
         return None, None
     refs = known if len(known) <= MAX_REFERENCES else [known[0]] + known[-(MAX_REFERENCES - 1):]
@@ -296,6 +298,27 @@ def release_held(outbound_id, now=None):
 
 # ---------------------------------------------------------------- the mails of the desk
 
+def customer_address(ticket, customer):
+    """Where mail to the ticket's customer goes: the Reply-To they gave, else their primary address."""
+    return getattr(ticket, "reply_to", None) or (customer.primary_email if customer else None)
+
+
+def refusal_code(reason):
+    """One of REFUSAL_REASONS for the reasons the ingest gives ("larger than 25 MB", "file type .exe
+    is not accepted", "infected: ..."), else the text itself."""
+    text = clean_header_text(reason, 300)
+    low = text.lower()
+    if low in REFUSAL_REASONS:
+        return low
+    if low.startswith(("larger than", "too large")):
+        return "too_large"
+    if low.startswith("file type") or "not accepted" in low or "blocked" in low:
+        return "blocked_type"
+    if "virus" in low or "infected" in low:
+        return "infected"
+    return text
+
+
 def _ticket(ticket_id):
     return db.session.get(Ticket, ticket_id) if ticket_id else None
 
@@ -312,7 +335,7 @@ def queue_acknowledgement(ticket_id, to_addr=None, now=None):
     if existing is not None:
         return existing
     customer = db.session.get(Customer, ticket.customer_id)
-    to = to_addr or (customer.primary_email if customer else None)
+    to = to_addr or customer_address(ticket, customer)
     locale = mail_locale(customer.language if customer else None)
     subject = render_subject("ack", locale, ticket=ticket, subject=bare_subject(ticket.subject, ticket.number))
     return queue_mail("ack", ticket=ticket, to=[to], subject=subject, locale=locale, automatic=True, now=now)
@@ -326,7 +349,7 @@ def queue_agent_reply(message_id, now=None):
         return None
     ticket = _ticket(msg.ticket_id)
     customer = db.session.get(Customer, ticket.customer_id)
-    to = customer.primary_email if customer else None
+    to = customer_address(ticket, customer)
     row = queue_mail("reply", ticket=ticket, to=[to], cc=list(ticket.cc_addresses or []),
                      subject=bare_subject(ticket.subject, ticket.number),
                      locale=mail_locale(customer.language if customer else None), automatic=False,
@@ -403,13 +426,13 @@ def queue_refused_files(ticket_id, to_addr, refused, now=None):
     reason one of REFUSAL_REASONS ("too_large", "blocked_type", "infected") or a text shown as is.
     Automatic (Auto-Submitted: auto-replied)."""
     ticket = _ticket(ticket_id)
-    items = [[clean_header_text(name, 255) or "attachment", clean_header_text(reason, 300)]
-             for name, reason in refused or ()]
+    items = [[clean_header_text(name, 255) or "attachment", refusal_code(reason)] for name, reason in refused or ()]
     if ticket is None or not items:
         return None
     customer = db.session.get(Customer, ticket.customer_id)
     to = clean_address(to_addr)
-    own = to is not None and customer is not None and to.lower() in {e.email.lower() for e in customer.emails}
+    own = to is not None and customer is not None and (
+        to.lower() in {e.email.lower() for e in customer.emails} or to.lower() == (ticket.reply_to or "").lower())
     language = customer.language if own else None
     locale = mail_locale(language)
     subject = render_subject("refused", locale, ticket=ticket, subject=bare_subject(ticket.subject, ticket.number))

@@ -209,6 +209,34 @@ def test_thread_headers_reply_subject_attachments_and_cc(world, smtp_server):
                              .where(AutoMailLog.outbound_id == row.id)) == 0  # not counted in the budget
 
 
+def test_email_ticket_acknowledged_before_its_message_is_linked_still_threads_and_uses_reply_to(world, smtp_server):
+    """The ingest creates the ticket, asks for the acknowledgement, then links the inbound
+    Message-ID; the customer gave a Reply-To, which is where mail to them goes."""
+    make, ids = world
+    t = new_ticket(ids, subject="Tidak bisa login cPanel")
+    db.session.flush()
+    db.session.add(MailMessageId(message_id="inbound-42@mail.tokodewi.co.id", direction="in"))  # stored raw first
+    t.reply_to = "admin@tokodewi.co.id"
+    row = outbound.queue_acknowledgement(t.id)
+    assert row.in_reply_to is None
+    db.session.get(MailMessageId, "inbound-42@mail.tokodewi.co.id").ticket_id = t.id  # linked afterwards
+    db.session.commit()
+    tid, row_id = t.id, row.id
+    work()
+    [got] = smtp_server.to("admin@tokodewi.co.id")
+    assert smtp_server.to("dewi@tokodewi.co.id") == []
+    assert got["In-Reply-To"] == "<inbound-42@mail.tokodewi.co.id>" == got["References"]
+    assert db.session.get(OutboundMail, row_id).in_reply_to == "inbound-42@mail.tokodewi.co.id"
+    services.add_agent_message(tid, ids["agent"], body_text="Sudah kami reset.")
+    db.session.commit()
+    work()
+    assert len(smtp_server.to("admin@tokodewi.co.id")) == 2 and smtp_server.to("dewi@tokodewi.co.id") == []
+    # the ingest's wording of a refusal is understood and translated
+    assert [outbound.refusal_code(r) for r in ("larger than 25 MB", "file type .exe is not accepted",
+                                               "infected: Eicar-Signature", "something else")] == \
+        ["too_large", "blocked_type", "infected", "something else"]
+
+
 def test_mailbox_from_plus_address_reply_to_and_sender_fallbacks(world, smtp_server, mail_app):
     make, ids = world
     box = Mailbox(name="support", host="127.0.0.1", username="support", queue_id=ids["tech"],
