@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from helpdesk.mail.classify import bounce_info, classify
+from tests import corpora_util as cu
 
 try:
     from helpdesk.mail.parser import ParsedAttachment, ParsedMessage
@@ -358,3 +359,70 @@ def test_a_real_out_of_office_parsed_from_bytes():
 
     result = classify(parse(OUT_OF_OFFICE))
     assert result.kind == "auto_reply" and "Balasan Otomatis" in result.reason
+
+
+# ---------------------------------------------------------------- the shared real-world corpora
+
+# Every corpus message that is not plain normal mail, with the kind it must get (checked by hand:
+# Zammad's own fixtures for bounces, spam and notifications). Every other message must be "normal".
+CORPUS_KINDS = {
+    "zammad/test/data/mail/mail018.box": "bounce",        # multipart/report from postmaster, 5.7.1
+    "zammad/test/data/mail/mail019.box": "automated",     # Chinese newsletter, Return-Path: <>
+    "zammad/test/data/mail/mail033-undelivered-mail-returned-to-sender.box": "bounce",
+    "zammad/test/data/mail/mail035.box": "automated",     # loan spam without spam headers, Return-Path: <>
+    "zammad/test/data/mail/mail043.box": "automated",     # Precedence: bulk
+    "zammad/test/data/mail/mail046.box": "spam",          # X-Spam-Flag: YES
+    "zammad/test/data/mail/mail052.box": "bounce",        # plain-text bounce from MAILER-DAEMON
+    "zammad/test/data/mail/mail053.box": "bounce",        # delay report 4.4.1
+    "zammad/test/data/mail/mail055.box": "bounce",
+    "zammad/test/data/mail/mail063.box": "bounce",
+    "zammad/test/data/mail/mail069.box": "spam",
+    "zammad/test/data/mail/mail071.box": "spam",
+    "zammad/test/data/mail/mail078.box": "bounce",        # "Delivery Status Notification (Delay)"
+    "zammad/test/data/mail/mail089.box": "automated",     # ServiceNow, Auto-Submitted: auto-generated
+    "zammad/test/data/mail/mail090.box": "automated",
+    "zammad/test/data/mail/mail092.box": "bounce",        # mailbox full, 5.2.2
+    "zammad/test/data/mail/mail094.box": "automated",     # noreply@ order confirmation
+    "zammad/test/data/mail/mail098.box": "automated",
+    "zammad/test/data/mail/mail099.box": "automated",
+    "zammad/test/data/ticket_trigger/mail2.box": "automated",   # Precedence: bulk
+    "stalwart-mail-parser/resources/eml/thirdparty/014.eml": "automated",  # mailing list, Precedence: list
+}
+BOUNCE_DETAILS = {   # file -> (status, hard, recipients, an original Message-ID)
+    "zammad/test/data/mail/mail033-undelivered-mail-returned-to-sender.box":
+        ("5.1.1", True, ["not_existing@znuny.com"], "20150830145601.30.608881@edenhofer.zammad.com"),
+    "zammad/test/data/mail/mail053.box":
+        ("4.4.1", False, ["john_example@example.com"], "20170227103514.188.920664@help.example.com"),
+    "zammad/test/data/mail/mail092.box": ("5.2.2", True, ["receiver@example.org"], None),
+}
+
+
+def _corpus_message(path):
+    from helpdesk.mail.parser import parse
+
+    raw = path.read_bytes()
+    if raw.startswith(b"From "):          # mbox separator line
+        raw = raw.split(b"\n", 1)[1]
+    return parse(raw)
+
+
+@cu.needs_corpora
+@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(cu.CORPORA))) for p in cu.all_messages()]
+                         or [pytest.param(None, marks=pytest.mark.skip(reason=cu.SKIP_REASON))])
+def test_corpus_messages_are_classified_as_checked_by_hand(path):
+    key = path.relative_to(cu.CORPORA).as_posix()
+    msg = _corpus_message(path)
+    result = classify(msg)
+    assert result.kind == CORPUS_KINDS.get(key, "normal"), (key, result)
+    if key in BOUNCE_DETAILS:
+        status, hard, recipients, original = BOUNCE_DETAILS[key]
+        info = bounce_info(msg)
+        assert (info.status, info.hard, info.recipients) == (status, hard, recipients)
+        assert original is None or original in info.original_message_ids
+
+
+def test_corpus_table_names_existing_files():
+    if cu.CORPORA is None:
+        pytest.skip(cu.SKIP_REASON)
+    missing = [key for key in CORPUS_KINDS if not (cu.CORPORA / key).is_file()]
+    assert not missing
