@@ -153,6 +153,51 @@ def _mostly_cjk(text: str) -> bool:
     return non_ascii > 0 and len(_CJK.findall(text)) * 10 >= non_ascii * 9
 
 
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_UTF8_MULTI = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _cp1252_fallback(err: UnicodeDecodeError):
+    """Codec error handler: bytes that are not UTF-8 read as cp1252 (its 5 holes as Latin-1)."""
+    bad = err.object[err.start:err.end]
+    return "".join(chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes((b,)).decode("cp1252")
+                   for b in bad), err.end
+
+
+codecs.register_error("helpdesk-cp1252", _cp1252_fallback)
+
+
+def _paired_high(data: bytes) -> bool:
+    """High bytes only ever in pairs (at least two): double-byte text inside mostly ASCII."""
+    runs = _HIGH_RUN.findall(data)
+    return sum(map(len, runs)) >= 4 and all(len(run) % 2 == 0 for run in runs)
+
+
+_JIS_ESC = re.compile(rb"\x1b(\$[@B]|\$\(D|\([BJI])")
+
+
+def _iso2022jp_via_euc(data: bytes) -> str:
+    """ISO-2022-JP as Microsoft writes it (CP50220: NEC specials such as ①, which Python's
+    iso2022 codecs refuse): re-coded to EUC and decoded with JIS X 0213 tables."""
+    out = bytearray()
+    mode = b"(B"
+    pos = 0
+    for m in list(_JIS_ESC.finditer(data)) + [None]:
+        chunk = data[pos:m.start() if m else len(data)]
+        if mode in (b"$B", b"$@", b"$(D"):
+            chunk = chunk.replace(b"\r", b"").replace(b"\n", b"")
+            out += bytes(b | 0x80 for b in chunk[: len(chunk) // 2 * 2])
+        elif mode == b"(I":
+            for b in chunk:
+                out += bytes((0x8E, b | 0x80))
+        else:
+            out += chunk
+        if m:
+            mode = m.group(1)
+            pos = m.end()
+    return bytes(out).decode("euc_jis_2004", "replace")
+
+
 def decode_bytes(data: bytes, charset: str | None = None, defects: list | None = None) -> str:
     """Bytes to text, never failing and never dropping text silently. UTF-8 first when the bytes are
     valid UTF-8 (the most common mislabel), else the declared charset, else (for dense high bytes) the
@@ -160,7 +205,13 @@ def decode_bytes(data: bytes, charset: str | None = None, defects: list | None =
     A fallback is noted in `defects`."""
     codec = _codec(charset)
     if data.isascii():
-        if codec and (codec.startswith(("iso2022", "utf_7", "utf-7", "hz")) or codec in ("utf-7", "hz")):
+        if b"\x1b" in data and (codec or "iso2022_jp").startswith("iso2022"):
+            try:
+                return data.decode(codec or "iso2022_jp_ext")
+            except (UnicodeDecodeError, LookupError):
+                if (codec or "iso2022_jp").startswith("iso2022_jp"):
+                    return _iso2022jp_via_euc(data)
+        if codec in ("utf-7", "hz"):
             try:
                 return data.decode(codec)
             except (UnicodeDecodeError, LookupError):
@@ -177,7 +228,7 @@ def decode_bytes(data: bytes, charset: str | None = None, defects: list | None =
             return data.decode(codec)
         except (UnicodeDecodeError, LookupError):
             pass
-    if _dense_high(data):
+    if _dense_high(data) or _paired_high(data):
         for candidate in _FAMILY.get(codec, ()) + ("gb18030",):
             try:
                 text = data.decode(candidate)
@@ -188,10 +239,13 @@ def decode_bytes(data: bytes, charset: str | None = None, defects: list | None =
             if defects is not None:
                 defects.append(f"charset {charset or 'undeclared'} did not fit, read as {candidate}")
             return text
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
+    if _UTF8_MULTI.search(data):  # UTF-8 mixed with single-byte text: each run decoded as what it is
+        text = data.decode("utf-8", "helpdesk-cp1252")
+    else:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
     if defects is not None and charset and (codec is None or codec not in _UNIVERSAL):
         defects.append(f"charset {charset} did not fit, read as cp1252")
     return text

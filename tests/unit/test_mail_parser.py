@@ -147,6 +147,27 @@ def test_iso_2022_jp_and_shift_jis_mislabelled():
     assert m.subject == "ツール"
 
 
+def test_utf8_mixed_with_latin1_in_one_part():
+    data = "UTF-8 äöü 差出人 / ".encode() + "Latin-1 äöü".encode("latin-1") + b" \x81"
+    assert decode_bytes(data, "iso-gb2312") == "UTF-8 äöü 差出人 / Latin-1 äöü \x81"
+
+
+def test_microsoft_iso_2022_jp_with_nec_specials():
+    # CP50220 writes ① as JIS row 13, which Python's iso2022 codecs refuse
+    body = b"\x1b$B-!\x1b(B 1\x1b$B!\"\x1b(B ok"
+    m = parse(b"Content-Type: text/plain; charset=iso-2022-jp\n\n" + body)
+    assert m.body_text == "① 1、 ok"
+
+
+def test_gb2312_inside_mostly_ascii_text_without_charset():
+    gb = "机房环境法规".encode("gb2312")
+    m = parse(b"Subject: x\n\n" + gb + b"\nMessage-ID: <a@b>\nFrom: someone@example.com\n" + b"ascii " * 50)
+    assert m.body_text.startswith("机房环境法规")
+    # a German word is not mistaken for Chinese
+    assert parse(b"\n\nDas M\xe4dchen und die Gr\xfc\xdfe aus M\xfcnchen").body_text == \
+        "Das Mädchen und die Grüße aus München"
+
+
 def test_nul_bytes_are_stripped_from_text():
     m = parse(b"Subject: a\x00b\nFrom: c\x00d@example.com\n\nhe\x00llo")
     assert "\x00" not in m.subject and "\x00" not in m.body_text
