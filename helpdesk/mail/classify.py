@@ -33,21 +33,23 @@ class BounceInfo:
 
 
 # Subjects of out-of-office and other automatic replies (Indonesian, English and the languages of
-# common mail clients), matched at the start of the subject only: "Out of office hours?" or
-# "Vacation package" written by a customer stay normal mail.
+# common mail clients), matched at the start of the subject only. A marker counts only when a colon,
+# a bracket or the end follows it ("Auto reply: Re: x", "[Out of Office]", "Sedang cuti"), so a
+# customer's "Auto reply tidak jalan" (help with their mailbox) or "Vacation package ke Bali" stays
+# normal mail; a few whole sentences count as they are ("I am out of the office until ...").
 _AUTO_REPLY_SUBJECT = re.compile(
     r"""^[\s\[(]*(?:
-        out\ of\ (?:the\ )?office(?!\s+hours?\b)
-      | (?:i\ am|i'm|i\ will\ be)\ (?:currently\ )?(?:out\ of\ (?:the\ )?office|on\ (?:vacation|leave|holiday))
-      | automatic\ reply | auto(?:matic)?[-\ ]?(?:reply|response|respon[sd]er)\b | autoreply | autoresponse
-      | auto:\s
-      | vacation(?:\s+(?:reply|response|notice|message|auto[-\ ]?reply))?\s*(?::|\]|\)|\Z)
-      | on\ (?:vacation|leave|holiday)\s*(?::|\]|\)|\Z)
-      | abwesen(?:d|heit)
-      | automatische\ antwort | automatisch\ antwoord | r[ée]ponse\ automatique
-      | respuesta\ autom[aá]tica | risposta\ automatica | resposta\ autom[aá]tica | autosvar
-      | sedang\ cuti | (?:saya\ )?(?:sedang\ )?(?:berada\ )?(?:di\ luar|tidak\ (?:berada\ )?di)\ kantor
-      | balasan\ otomatis | jawaban\ otomatis | pesan\ otomatis
+        (?:out\ of\ (?:the\ )?office(?:\s+(?:auto[-\ ]?reply|reply|notice|message|notification))?
+         | automatic\ reply | auto[-\ ]?reply | auto[-\ ]?respon(?:se|der) | auto(?=\s*[:：])
+         | vacation(?:\s+(?:reply|response|notice|message|auto[-\ ]?reply))? | on\ (?:vacation|leave|holiday)
+         | abwesend | abwesenheitsnotiz | automatische\ antwort | automatisch\ antwoord
+         | r[ée]ponse\ automatique | respuesta\ autom[aá]tica | risposta\ automatica | resposta\ autom[aá]tica
+         | autosvar | (?:sedang\ )?cuti | (?:sedang\ )?(?:berada\ )?di\ luar\ kantor
+         | tidak\ (?:berada\ )?di\ kantor | balasan\ otomatis | jawaban\ otomatis | pesan\ otomatis
+        )\s*(?:[:：\])]|-\s|\Z)
+      | (?:i\ am|i['’]m|i\ will\ be)\ (?:currently\ )?(?:out\ of\ (?:the\ )?office|on\ (?:vacation|leave|holiday)|away)\b
+      | out\ of\ (?:the\ )?office\ (?:until|till|from|sampai|hingga)\b
+      | saya\ (?:sedang\ )?(?:cuti|(?:berada\ )?di\ luar\ kantor|tidak\ (?:berada\ )?di\ kantor)\b
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -142,7 +144,7 @@ def _auto_reply(msg) -> str | None:
     if not explicitly_human and isinstance(subject, str):
         match = _AUTO_REPLY_SUBJECT.match(subject)
         if match:
-            return f"subject: {match.group(0).strip(' [(').strip()}"
+            return f"subject: {match.group(0).strip(' [(]):：-').strip()}"
     return None
 
 

@@ -59,6 +59,16 @@ def _check_ticket_id(ticket_id) -> int:
     return ticket_id
 
 
+def _unbracket(value) -> str | None:
+    """"<x@y>" or " x@y " -> "x@y"; None for anything but a string."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    return value
+
+
 def _verified(secret, purpose: str, payload: str, sig: str, ticket: str) -> int | None:
     if not isinstance(secret, (str, bytes)) or not secret:
         return None
@@ -87,12 +97,8 @@ def make_message_id(ticket_id: int, secret: str, domain: str, kind: str = "m") -
 
 def ticket_from_message_id(mid: str, secret: str) -> int | None:
     """The ticket of one of our signed Message-IDs (with or without <>), else None. Never raises."""
-    if not isinstance(mid, str):
-        return None
-    value = mid.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1].strip()
-    match = _MID_RE.match(value.lower())
+    value = _unbracket(mid)
+    match = _MID_RE.match(value.lower()) if value else None
     if not match:
         return None
     rand, ticket, sig = match.groups()
@@ -113,12 +119,7 @@ def plus_address(address: str, ticket_id: int, secret: str) -> str:
 
 def ticket_from_address(address: str, secret: str) -> int | None:
     """The ticket of a signed plus-address (any case, with or without <>), else None. Never raises."""
-    if not isinstance(address, str):
-        return None
-    value = address.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1].strip()
-    local, at, _domain = value.rpartition("@")
+    local, at, _domain = (_unbracket(address) or "").rpartition("@")
     if not at:
         return None
     match = _PLUS_RE.search(local.lower())
