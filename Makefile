@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test translations bench clean
+.PHONY: install run test translations bench bench-ingest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: install translations
 
 bench: install
 	$(BIN)/python bench/web_latency.py --tickets 10000
+
+bench-ingest: install
+	$(BIN)/python bench/ingest.py --messages 2000
 
 clean:
 	rm -rf $(VENV) instance/*.db
