@@ -1,8 +1,8 @@
 """`make run`: one supervising process for the laptop deployment.
 
 It migrates and seeds the embedded SQLite database under instance/, starts the embedded Redis
-(when REDIS_URL is unset), then gunicorn, one RQ worker with its scheduler and exactly one
-`rq cron`. Ctrl-C or SIGTERM stops the children, then shuts Redis down; if a child dies, everything
+(when REDIS_URL is unset), then gunicorn, one RQ worker with its scheduler, exactly one
+`rq cron` and the mail IDLE worker. Ctrl-C or SIGTERM stops the children, then shuts Redis down; if a child dies, everything
 stops. A lock on instance/run.lock keeps a second supervisor off the same instance/.
 """
 import os
@@ -41,7 +41,7 @@ def say(msg=""):
 
 
 class Supervisor:
-    """Owns the lock, the embedded Redis and the three long-running children."""
+    """Owns the lock, the embedded Redis and the long-running children."""
 
     def __init__(self):
         from config import DevConfig
@@ -128,6 +128,7 @@ class Supervisor:
         self.spawn("rq worker", [sys.executable, "-m", "rq.cli", "worker", "mail", "sla", "default",
                                  "--with-scheduler", "-w", "workers.worker.HelpdeskWorker", "--url", url])
         self.spawn("rq cron", [sys.executable, "-m", "rq.cli", "cron", "workers/cron.py", "--url", url])
+        self.spawn("mail IDLE", [sys.executable, "-m", "workers.mail_idle"])
 
     def check_children(self):
         for name, proc in self.children.items():
@@ -169,6 +170,7 @@ class Supervisor:
         for email, name, roles, _queue in DEMO_AGENTS:
             say(f"    {email:24} {name:20} {', '.join(roles)}")
         say(f"Jobs: one RQ worker (queues mail, sla, default, with scheduler) and one rq cron, on {self.redis_url}")
+        say("Mail: the IDLE worker fetches configured mailboxes (admin → Mailboxes, or IMAP_HOST) as mail arrives")
         if self.child_env().get("MAIL_SUPPRESS_SEND") == "1" and "MAIL_SERVER" not in os.environ:
             say("Outgoing mail is not sent (MAIL_SUPPRESS_SEND=1); set MAIL_SERVER to send it.")
         say(f"Data: {self.instance}. Press Ctrl-C to stop.")
