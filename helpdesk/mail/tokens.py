@@ -15,6 +15,7 @@ passed off as the other. Pure: takes the secret, no app, no database.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -37,6 +38,7 @@ def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode("ascii").rstrip("=").lower()
 
 
+@functools.lru_cache(maxsize=32)
 def _key(secret: str | bytes, purpose: str) -> bytes:
     raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
     return hmac.new(raw, f"helpdesk-mail-token:{purpose}".encode("ascii"), hashlib.sha256).digest()
