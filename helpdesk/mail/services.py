@@ -687,11 +687,18 @@ def _scan(stored):
         return
     from ..tickets import storage
 
+    down, results = None, {}  # sha256 -> signature, None (clean) or the daemon's refusal (ClamdError)
     for att in stored:
-        try:
-            found = scanner.scan(storage.path_for(att.sha256).read_bytes())
-        except clamd.ClamdError as exc:
-            att.scan_status, att.scan_result = "pending", f"scanner unavailable: {exc}"[:200]
+        if down is None and att.sha256 not in results:
+            try:
+                results[att.sha256] = scanner.scan(storage.path_for(att.sha256).read_bytes())
+            except clamd.ClamdUnavailable as exc:
+                down = exc  # not asked again for this message's other files (no timeout per file)
+            except clamd.ClamdError as exc:
+                results[att.sha256] = exc
+        found = results.get(att.sha256, down)
+        if isinstance(found, clamd.ClamdError):
+            att.scan_status, att.scan_result = "pending", f"not scanned: {found}"[:200]
             continue
         if found:
             att.scan_status, att.scan_result = "infected", found[:200]
