@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from helpdesk.mail.tokens import clean_id
+
 if TYPE_CHECKING:  # pragma: no cover
     from helpdesk.mail.parser import ParsedMessage
 
@@ -230,15 +232,6 @@ def classify(msg: "ParsedMessage", blocklist: Iterable[str] = ()) -> Classificat
     return Classification("normal", "")
 
 
-def _clean_id(value) -> str | None:
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1].strip()
-    return value if value and not any(c.isspace() for c in value) else None
-
-
 def _recipient(value) -> str | None:
     if not isinstance(value, str):
         return None
@@ -278,19 +271,19 @@ def _fields(text: str, name: str) -> list[str]:
 
 def bounce_info(msg: "ParsedMessage") -> BounceInfo:
     """Which of our mails bounced, to whom, and how badly. hard = a 5.x.x status (4.x.x is a delay)."""
-    ids: list[str] = []
-    recipients: list[str] = []
-    statuses: list[str] = []
+    ids: dict[str, None] = {}           # ordered sets: a spam bounce may carry thousands of ids
+    recipients: dict[str, None] = {}
+    statuses: dict[str, None] = {}
     diagnostics: list[str] = []
 
-    def add(target: list[str], value) -> None:
-        if value and value not in target:
-            target.append(value)
+    def add(target: dict[str, None], value) -> None:
+        if value:
+            target.setdefault(value)
 
-    add(ids, _clean_id(getattr(msg, "original_message_id", None)))
+    add(ids, clean_id(getattr(msg, "original_message_id", None)))
     for name in ("in_reply_to", "references"):
         for value in getattr(msg, name, None) or ():
-            add(ids, _clean_id(value))
+            add(ids, clean_id(value))
     for entry in getattr(msg, "dsn", None) or ():
         if not isinstance(entry, dict):
             continue
@@ -304,7 +297,7 @@ def bounce_info(msg: "ParsedMessage") -> BounceInfo:
             if "diagnostic" in key:            # it names addresses, not Message-IDs
                 diagnostics.append(value)
             elif "message-id" in key:
-                add(ids, _clean_id(value))
+                add(ids, clean_id(value))
             else:
                 for found in _BRACKET_ID_RE.findall(value):
                     add(ids, found)
@@ -317,15 +310,14 @@ def bounce_info(msg: "ParsedMessage") -> BounceInfo:
                 add(statuses, _status_of(value))
             diagnostics.extend(_fields(text, "diagnostic-code"))
         else:                                   # the bounced message or its headers
-            add(ids, next((_clean_id(v) for v in _fields(text.split("\n\n", 1)[0], "message-id")), None))
+            add(ids, next((clean_id(v) for v in _fields(text.split("\n\n", 1)[0], "message-id")), None))
 
-    status = next((s for s in statuses if s.startswith("5")), statuses[0] if statuses else None)
+    status = next((s for s in statuses if s.startswith("5")), next(iter(statuses), None))
     if status is None:
         for text in diagnostics:             # "550 5.1.1 <x@y>: user unknown", "550 no such user"
             code = _SMTP_CODE_RE.search(text)
             status = _status_of(text) or (f"{code.group(1)}.0.0" if code else None)
             if status:
                 break
-    ids = [i for i in ids if i not in recipients]
-    return BounceInfo(original_message_ids=ids, status=status,
-                      hard=bool(status and status.startswith("5")), recipients=recipients)
+    return BounceInfo(original_message_ids=[i for i in ids if i not in recipients], status=status,
+                      hard=bool(status and status.startswith("5")), recipients=list(recipients))

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from helpdesk.mail.tokens import clean_id
+
 if TYPE_CHECKING:  # pragma: no cover
     from helpdesk.mail.parser import ParsedMessage
 
@@ -27,7 +29,7 @@ REPLY_PREFIXES = (
     "Tr", "TR", "RV", "Antw", "Antwort", "Odp", "PD", "YNT", "İLT", "Ref", "Réf", "Rif", "Doorst",
     "回复", "答复", "转发", "回覆", "答覆", "轉寄", "轉發",
 )
-MAX_REFERENCES = 50   # only the newest References are looked up (spam may carry thousands)
+MAX_REFERENCES = 50   # at most this many ids of In-Reply-To and of References (the newest) are looked up
 
 _PREFIX_RE = re.compile(
     r"(?:%s)\s*(?:\[[0-9]{1,4}\]|\([0-9]{1,4}\)|\^[0-9]{1,4})?\s*[:：]"
@@ -88,27 +90,14 @@ class Decision:
     linked_ticket_id: int | None = None
 
 
-def _ids(values, exclude: str | None) -> list[str]:
-    """Clean Message-IDs (no <>, no blanks), without duplicates and without the message's own."""
-    seen: list[str] = []
+def _unique(values, exclude: str | None = None) -> list[str]:
+    """Clean ids or addresses (no <>, no blanks), without duplicates and without `exclude`."""
+    seen: dict[str, None] = {}
     for value in values or ():
-        if not isinstance(value, str):
-            continue
-        value = value.strip()
-        if value.startswith("<") and value.endswith(">"):
-            value = value[1:-1].strip()
-        if value and value != exclude and value not in seen:
-            seen.append(value)
-    return seen
-
-
-def _addresses(msg) -> list[str]:
-    found: list[str] = []
-    for name in ("to", "cc", "delivered_to"):
-        for value in getattr(msg, name, None) or ():
-            if isinstance(value, str) and value.strip() and value.strip() not in found:
-                found.append(value.strip())
-    return found
+        value = clean_id(value)
+        if value and value != exclude:
+            seen.setdefault(value)
+    return list(seen)
 
 
 def decide(msg: "ParsedMessage", *,
@@ -123,11 +112,11 @@ def decide(msg: "ParsedMessage", *,
     participants; `ticket_from_token(s)` the ticket of a signed Message-ID or plus-address
     (tokens.ticket_from_token with the secret).
     """
-    own = getattr(msg, "message_id", None)
-    own = own.strip().strip("<>").strip() if isinstance(own, str) else None
-    in_reply_to = _ids(getattr(msg, "in_reply_to", None), own)
-    references = [i for i in reversed(_ids(getattr(msg, "references", None), own))
-                  if i not in in_reply_to][:MAX_REFERENCES]
+    own = clean_id(getattr(msg, "message_id", None))
+    in_reply_to = _unique(getattr(msg, "in_reply_to", None), own)[:MAX_REFERENCES]
+    asked = set(in_reply_to)
+    references = [i for i in reversed(_unique(getattr(msg, "references", None), own))
+                  if i not in asked][:MAX_REFERENCES]
 
     for rule, ids in (("in_reply_to", in_reply_to), ("references", references)):
         if not ids:
@@ -150,7 +139,8 @@ def decide(msg: "ParsedMessage", *,
             return Decision("subject_tag_foreign", None, linked_ticket_id=ref.id)
 
     if plus_addressing:
-        for address in _addresses(msg):
+        addresses = [a for name in ("to", "cc", "delivered_to") for a in getattr(msg, name, None) or ()]
+        for address in _unique(addresses):
             ticket = ticket_from_token(address)
             if ticket is not None:
                 return Decision("plus_address", ticket)

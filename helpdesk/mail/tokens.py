@@ -61,14 +61,15 @@ def _check_ticket_id(ticket_id) -> int:
     return ticket_id
 
 
-def _unbracket(value) -> str | None:
-    """"<x@y>" or " x@y " -> "x@y"; None for anything but a string."""
+def clean_id(value) -> str | None:
+    """"<x@y>" or " x@y " -> "x@y" (a Message-ID or an address); None if not a string, blank, or
+    holding whitespace inside."""
     if not isinstance(value, str):
         return None
     value = value.strip()
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1].strip()
-    return value
+    return value if value and not any(c.isspace() for c in value) else None
 
 
 def _verified(secret, purpose: str, payload: str, sig: str, ticket: str) -> int | None:
@@ -99,7 +100,7 @@ def make_message_id(ticket_id: int, secret: str, domain: str, kind: str = "m") -
 
 def ticket_from_message_id(mid: str, secret: str) -> int | None:
     """The ticket of one of our signed Message-IDs (with or without <>), else None. Never raises."""
-    value = _unbracket(mid)
+    value = clean_id(mid)
     match = _MID_RE.match(value.lower()) if value else None
     if not match:
         return None
@@ -121,7 +122,7 @@ def plus_address(address: str, ticket_id: int, secret: str) -> str:
 
 def ticket_from_address(address: str, secret: str) -> int | None:
     """The ticket of a signed plus-address (any case, with or without <>), else None. Never raises."""
-    local, at, _domain = (_unbracket(address) or "").rpartition("@")
+    local, at, _domain = (clean_id(address) or "").rpartition("@")
     if not at:
         return None
     match = _PLUS_RE.search(local.lower())

@@ -1,4 +1,6 @@
 """helpdesk/mail/threading.py: which ticket a mail belongs to, in the documented order."""
+import time
+
 import pytest
 
 from helpdesk.mail import tokens
@@ -93,6 +95,15 @@ def test_only_the_newest_references_are_looked_up():
     refs = [f"r{i}@x" for i in range(500)]
     desk.decide(make_msg(references=refs))
     assert desk.lookups == [refs[::-1][:50]]
+
+
+def test_thousands_of_ids_are_cheap_and_capped():
+    desk = Desk()
+    irt, refs = [f"i{i}@x" for i in range(5000)], [f"r{i}@x" for i in range(20000)]
+    started = time.perf_counter()
+    assert desk.decide(make_msg(in_reply_to=irt, references=refs)) == Decision("new", None)
+    assert time.perf_counter() - started < 1.0
+    assert desk.lookups == [irt[:50], refs[::-1][:50]]
 
 
 def test_a_signed_token_threads_even_when_the_database_has_no_row():
