@@ -183,6 +183,9 @@ def _spam(msg, blocklist: Iterable[str]) -> str | None:
     for value in _values(msg, "X-Spam-Status"):
         if re.match(r"yes\b", value, re.I):
             return "X-Spam-Status: Yes"
+    for value in _values(msg, "X-Spam"):         # rspamd
+        if value.lower() in ("yes", "true"):
+            return "X-Spam: Yes"
     entry = _blocked(getattr(msg, "from_addr", None), blocklist)
     if entry:
         return f"sender on the blocklist ({entry})"

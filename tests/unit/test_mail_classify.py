@@ -123,14 +123,14 @@ def test_null_return_path_alone_is_automated_not_a_bounce():
 
 @pytest.mark.parametrize("headers", [
     [("X-Spam-Flag", "YES")], [("X-Spam-Flag", " yes ")],
-    [("X-Spam-Status", "Yes, score=7.3 required=5.0 tests=BAYES_99")],
+    [("X-Spam-Status", "Yes, score=7.3 required=5.0 tests=BAYES_99")], [("X-Spam", "Yes")],
 ])
 def test_spam_headers(headers):
     result = classify(make_msg(headers))
     assert result.kind == "spam" and "X-Spam" in result.reason
 
 
-@pytest.mark.parametrize("headers", [[("X-Spam-Flag", "NO")], [("X-Spam-Status", "No, score=0.1")]])
+@pytest.mark.parametrize("headers", [[("X-Spam-Flag", "NO")], [("X-Spam-Status", "No, score=0.1")], [("X-Spam", "No")]])
 def test_clean_spam_headers_are_normal(headers):
     assert classify(make_msg(headers)).kind == "normal"
 
