@@ -27,7 +27,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from helpdesk.tickets.html import sanitize
 
 __all__ = ["ParseError", "ParsedAttachment", "ParsedMessage", "parse", "decode_bytes", "decode_header_value",
-           "html_to_plain"]
+           "flatten_deep_html", "html_to_plain"]
 
 MAX_DEPTH = 40  # MIME nesting deeper than this is kept as opaque attachments
 
@@ -530,6 +530,34 @@ def html_to_plain(html: str) -> str:
     text = "\n".join(line.strip() for line in text.split("\n"))
     text = _MANY_NL.sub("\n\n", text)
     return text.strip().replace("\x00", "")
+
+
+_TAG_SCAN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>")
+_VOID = {"br", "img", "hr", "meta", "link", "input", "area", "base", "col", "wbr", "source", "param", "embed"}
+_KEEP_FLAT = {"br", "img", "a", "b", "i", "u", "strong", "em"}
+MAX_HTML_DEPTH = 300
+
+
+def flatten_deep_html(html: str) -> str:
+    """Deeply nested HTML (thousands of open <div>s) makes the sanitiser quadratic: a 100 KB mail can
+    take seconds. Past MAX_HTML_DEPTH the structure goes (block tags become line breaks), the text stays."""
+    depth = deepest = 0
+    for m in _TAG_SCAN.finditer(html):
+        name = m.group(2).lower()
+        if name in _VOID:
+            continue
+        depth = max(depth - 1, 0) if m.group(1) else depth + 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_HTML_DEPTH:
+                break
+    if deepest <= MAX_HTML_DEPTH:
+        return html
+
+    def flat(m):
+        return m.group(0) if m.group(2).lower() in _KEEP_FLAT else "<br>" if not m.group(1) else ""
+
+    return _TAG_SCAN.sub(flat, html)
 
 
 def _text_to_html(text: str) -> str:
@@ -1162,7 +1190,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     r.body_text = "\n\n".join(t.strip("\r\n") for t in texts if t.strip()).replace("\r\n", "\n").strip()
     if any(kind == "html" for kind, _t in walker.html_body):
         html = "\n".join(text if kind == "html" else _text_to_html(text) for kind, text in walker.html_body)
-        r.body_html = sanitize(html) or None
+        r.body_html = sanitize(flatten_deep_html(html)) or None
         if r.body_html is not None and not r.body_html.strip():
             r.body_html = None
         if walker.content_ids:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import html as _html
 import re
+from bisect import bisect_left
 
+from helpdesk.mail.parser import flatten_deep_html
 from helpdesk.tickets.html import sanitize
 
 __all__ = ["visible_text", "visible_html"]
@@ -263,22 +265,29 @@ def visible_html(html: str) -> str | None:
     cut, _quoted = _analyse(texts)
     if cut is not None:
         cuts.append(lines[cut][1])
+    texted = [(t, off) for t, off in lines if t]
+    offsets = [off for _t, off in texted]
+
+    def line_before(pos: int):
+        k = bisect_left(offsets, pos)
+        return texted[k - 1] if k else None
+
     for bq in _BLOCKQUOTE.finditer(html):
         # a plain <blockquote> right after a line that ends with ":" (the quote header) is a quote
-        before = [(t, off) for t, off in lines if off < bq.start() and t]
-        if before and before[-1][0].rstrip().endswith(":"):
-            cuts.append(before[-1][1])
+        before = line_before(bq.start())
+        if before and before[0].rstrip().endswith(":"):
+            cuts.append(before[1])
             break
     if cuts:
         first = min(cuts)
         # the quote header line just before a structural quote belongs to the history
-        before = [(t, off) for t, off in lines if off < first and t]
-        if before and _WROTE_LINE.search(before[-1][0]) and len(before[-1][0]) < 300:
-            first = min(first, before[-1][1])
-        candidate = sanitize(html[:first])
+        before = line_before(first)
+        if before and _WROTE_LINE.search(before[0]) and len(before[0]) < 300:
+            first = min(first, before[1])
+        candidate = sanitize(flatten_deep_html(html[:first]))
         if candidate and _visible(candidate):
             return candidate
-    return sanitize(html)
+    return sanitize(flatten_deep_html(html))
 
 
 def _visible(html: str) -> bool:

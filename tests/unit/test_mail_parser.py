@@ -2,6 +2,7 @@
 import base64
 import binascii
 import hashlib
+import time
 from datetime import datetime, timezone
 from email.message import EmailMessage
 
@@ -459,3 +460,14 @@ def test_deep_nesting_does_not_crash():
     except ParseError:
         return
     assert m.subject == "deep"
+
+
+def test_deeply_nested_html_stays_fast_and_keeps_its_text():
+    # the sanitiser is quadratic in nesting depth: 20,000 open <div>s took seconds before flattening
+    raw = b"Content-Type: text/html\n\n" + b"<div><blockquote>" * 20000 + b"isi pesan"
+    start = time.perf_counter()
+    m = parse(raw)
+    assert time.perf_counter() - start < 3
+    assert m.body_text == "isi pesan" and "isi pesan" in m.body_html
+    shallow = parse(b"Content-Type: text/html\n\n<div><div><p>a</p></div></div>")
+    assert "<div><div><p>a</p></div></div>" in shallow.body_html  # normal structure untouched

@@ -139,3 +139,10 @@ def test_html_without_quote_is_kept_and_sanitised():
 def test_html_that_is_only_a_quote_is_returned_whole():
     html = '<blockquote type="cite">semua kutipan</blockquote>'
     assert "semua kutipan" in text_of(visible_html(html))
+
+
+def test_deep_html_is_fast():
+    html = "<div><blockquote>" * 20000 + "x"
+    start = time.perf_counter()
+    visible_html(html)
+    assert time.perf_counter() - start < 3
