@@ -137,9 +137,9 @@ def _analyse(lines: list[str]) -> tuple[int | None, set[int]]:
                 i += 1
             continue
         size = _is_quote_header(lines, i)
-        if not size and _HINT.search(stripped):  # "<date/address> wrote:" (up to 3 lines) above "> "
+        if not size:  # "<who> wrote:" above "> " lines (over 2-3 lines only when it has a date/address)
             joined = stripped
-            for k in range(1, 4):
+            for k in range(1, 4 if _HINT.search(stripped) else 2):
                 if k > 1:
                     if i + k - 1 >= n or not lines[i + k - 1].strip():
                         break

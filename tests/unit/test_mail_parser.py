@@ -95,6 +95,14 @@ Content-Type: text/plain
     assert m.from_name == "Dewi Lestari"
 
 
+def test_encoded_words_in_odd_places():
+    m = parse(mail('From: "=?utf-8?q?Budi_S=C3=A4ntoso?=" <budi@example.com>\n'
+                   "Subject: Re:=?utf-8?q?_Tagihan?=\nTo: =?utf-8?q?Tim?= <cs@example.com>"))
+    assert (m.from_name, m.from_addr) == ("Budi Säntoso", "budi@example.com")
+    assert m.subject == "Re: Tagihan"
+    assert m.to == ["cs@example.com"]
+
+
 def test_encoded_word_split_multibyte_character_and_spaces_inside():
     # one UTF-8 character split over two words; an (illegal) encoded-word with spaces inside
     word1 = "=?utf-8?b?" + base64.b64encode("Halo é".encode()[:-1]).decode() + "?="

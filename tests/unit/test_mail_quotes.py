@@ -23,6 +23,11 @@ def test_quote_header_and_marked_quote(header):
     assert visible_text(text) == "Terima kasih, sudah beres."
 
 
+def test_short_wrote_line_above_a_marked_quote():
+    assert visible_text("Siap.\n\nBudi menulis:\n> kapan selesai?\n") == "Siap."
+    assert visible_text("Sure.\nJohn Smith wrote:\n\n> when?\n") == "Sure."
+
+
 def test_quote_header_wrapped_over_two_lines():
     text = ("Sudah saya coba.\n\nOn Tue, Mar 3, 2026 at 9:15 AM Budi Santoso\n<budi@example.com> wrote:\n\n"
             "> pertanyaan lama\n")
