@@ -100,6 +100,8 @@ class Clamd:
             return text.split(":", 1)[-1].strip()[: -len("FOUND")].strip()
         if text.endswith(" OK") or text == "OK":
             return None
+        if text.endswith("ERROR"):  # e.g. "INSTREAM size limit exceeded. ERROR"
+            raise ClamdError(text[:200])
         raise ClamdError(f"unexpected answer: {text[:200]}")
 
 

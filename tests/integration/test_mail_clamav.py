@@ -7,6 +7,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
+import config
 from helpdesk.extensions import db
 from helpdesk.mail import clamd, scan_jobs
 from helpdesk.mail.clamd import Clamd, ClamdError, ClamdUnavailable
@@ -76,6 +77,18 @@ def test_a_stream_over_the_daemons_limit_is_refused_with_its_answer(clamd_factor
         c.scan(b"F" * 3_000_000)
     assert not isinstance(err.value, ClamdUnavailable)  # the daemon answered: not a reason to wait
     assert c.ping() is True
+
+
+def test_the_largest_attachment_mail_accepts_is_scanned_with_debians_default_limits(clamd_factory):
+    """Debian's /etc/clamav/clamd.conf: StreamMaxLength 25M, MaxFileSize 25M (a larger file would be
+    reported clean without being scanned). MAIL_MAX_ATTACHMENT_BYTES must fit in both."""
+    server = clamd_factory(extra_conf="StreamMaxLength 25M\nMaxFileSize 25M\nMaxScanSize 100M")
+    limit = config.Config().MAIL_MAX_ATTACHMENT_BYTES
+    c = Clamd(path=server.socket)
+    biggest = b"%PDF-1.4\n" + b"\0" * (limit - len(EICAR) - 9) + EICAR
+    assert len(biggest) == limit and c.scan(biggest) == EICAR_FOUND
+    with pytest.raises(ClamdError, match="size limit exceeded"):
+        c.scan(biggest + b"x")
 
 
 def test_from_config():
