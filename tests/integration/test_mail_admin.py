@@ -3,6 +3,8 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, select
 
 from helpdesk.extensions import db
@@ -180,12 +182,14 @@ def test_mailbox_list_shows_health_and_alerts_for_a_failing_mailbox(client, admi
     row = page.split(f'id="mailbox-{box.id}"')[1].split("</tr>")[0]
     assert "failing" in row and "LOGIN failed: &lt;b&gt;authentication&lt;/b&gt;" in row and ">6<" in row
     assert "failing" not in page.split(f'id="mailbox-{healthy.id}"')[1].split("</tr>")[0]
+    assert 'id="alert-mailboxes"' in page and "1 mailbox is failing" in page
     assert "08:00" in page
     index = client.get("/admin/").get_data(as_text=True)
     assert 'id="alert-mailboxes"' in index and "6 failures in a row" in index and "Support" in index
     box.consecutive_failures, box.backoff_until = 0, None
     db.session.commit()
     assert 'id="alert-mailboxes"' not in client.get("/admin/").get_data(as_text=True)
+    assert 'id="alert-mailboxes"' not in client.get("/admin/mail/mailboxes").get_data(as_text=True)
 
 
 def test_connection_test_flashes_the_result(client, admin, queue):
@@ -391,6 +395,15 @@ def test_log_entry_shows_headers_and_escaped_raw_source(client, admin):
     assert "ValueError: &lt;boom&gt;" in page
     assert 'id="raw-truncated"' not in page
     assert f"/admin/mail/log/{row.id}/reprocess" in page and "make-ticket" not in page
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=3000), st.sampled_from([b"", b"Subject: =?utf-8?b?", b"From: \xff <a@b>\r\n", b"X:\r\n "]))
+def test_header_view_never_raises_on_broken_bytes(data, prefix):
+    headers = admin_services.parse_headers(prefix + data)
+    assert all(isinstance(n, str) and isinstance(v, str) for n, v, _d in headers)
+    text, truncated = admin_services.raw_preview(prefix + data, limit=100)
+    assert isinstance(text, str) and truncated == (len(prefix + data) > 100)
 
 
 def test_raw_download_is_a_text_attachment_with_every_byte(client, admin):
