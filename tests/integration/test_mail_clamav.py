@@ -286,3 +286,20 @@ def test_a_daemon_that_drops_connections_is_asked_once_per_message(scan_app, tmp
     assert len(accepted) == 1
     assert {a.scan_status for a in atts.values()} == {"pending"}
     assert all(a.scan_result.startswith(f"not scanned: {path}: ") for a in atts.values())
+
+
+def test_uploads_from_other_channels_are_scanned_too(scan_app, clamd_server):
+    """A web-form, portal or agent upload goes through the same scan as a mail attachment."""
+    from helpdesk.tickets import services as ticket_services
+
+    scan_app(clamd_server.socket)
+    make = Factories()
+    queue = db.session.execute(select(Ticket.queue_id)).scalar() or make.queue().id
+    customer = make.customer()
+    t = ticket_services.create_ticket(customer_id=customer.id, subject="Form", body_text="see file", channel="web",
+                                      queue_id=queue, files=[("virus.doc", "application/msword", EICAR),
+                                                             ("ok.pdf", "application/pdf", PDF)])
+    db.session.commit()
+    atts = {a.filename: a for a in db.session.execute(select(Attachment).where(Attachment.ticket_id == t.id)).scalars()}
+    assert (atts["virus.doc"].scan_status, atts["ok.pdf"].scan_status) == ("infected", "clean")
+    assert [e.new_value for e in infected_events(t)] == ["virus.doc"]

@@ -73,7 +73,7 @@ def test_move_to_the_processed_folder_and_quarantine_folder(app, queue, imap_use
     make_mailbox(app, imap_user, queue, after_fetch="move", processed_folder="Processed",
                  quarantine_folder="Quarantine")
     imap_user.append("INBOX", mail(subject="OK", message_id="<m1@x>"))
-    imap_user.append("INBOX", b"Subject: no sender\r\nMessage-ID: <m2@x>\r\n\r\nbody\r\n")
+    imap_user.append("INBOX", b"\x00\x01 this is not an email at all\r\n")
     lines, summary = run_fetch(app)
     assert sorted(line["action"] for line in lines) == ["created", "quarantined"]
     assert imap_user.uids("INBOX") == []

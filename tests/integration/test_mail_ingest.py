@@ -196,12 +196,12 @@ def test_duplicates_by_message_id_across_mailboxes_and_by_hash_without_one(app, 
 
 def test_one_broken_message_is_quarantined_and_the_others_still_process(app, queue):
     good1 = services.store_file(mail(subject="satu"), "a")
-    broken = services.store_file(b"Subject: no sender at all\r\n\r\nbody\r\n", "b")
+    broken = services.store_file(b"\x00\x01\x02 this is not an email at all\r\n", "b")
     good2 = services.store_file(mail(subject="dua"), "c")
     db.session.commit()
     outs = services.process_pending(ids=[good1, broken, good2])
     assert [o.action for o in outs] == ["created", "quarantined", "created"]
-    assert "sender" in outs[1].error
+    assert "not an email" in outs[1].error
     row = db.session.get(InboundMessage, broken)
     assert row.result == "quarantined" and row.error
 
@@ -256,3 +256,52 @@ def test_import_command_reads_eml_folders_mbox_and_maildir(app, queue, tmp_path)
     assert actions == ["appended", "created", "created", "created", "duplicate", "ignored"]
     assert lines[-1]["summary"] is True and lines[-1]["created"] == 3 and lines[-1]["messages"] == 6
     assert all(line["source"] for line in lines[:-1])
+
+
+def test_mail_without_a_usable_sender_becomes_a_ticket_of_the_unknown_sender(app, queue):
+    from helpdesk.mail.models import OutboundMail
+
+    no_from = b"To: support@helpdesk.test\r\nSubject: Tanpa pengirim\r\nMessage-ID: <nf1@x>\r\n\r\nTolong.\r\n"
+    only_return_path = (b"From: Whomever\r\nReturn-Path: <budi@pelanggan.co.id>\r\nSubject: Lewat Return-Path\r\n"
+                        b"Message-ID: <nf2@x>\r\n\r\nHalo.\r\n")
+    a, b = ingest(no_from), ingest(only_return_path)
+    assert (a.action, b.action) == ("created", "created")
+    ta = db.session.execute(select(Ticket).where(Ticket.number == a.ticket)).scalar_one()
+    tb = db.session.execute(select(Ticket).where(Ticket.number == b.ticket)).scalar_one()
+    assert ta.customer.primary_email == services.UNKNOWN_SENDER and ta.customer.name == "Unknown sender"
+    assert tb.customer.primary_email == "budi@pelanggan.co.id"
+    # no acknowledgement to nobody; the Return-Path sender gets one
+    kinds = db.session.execute(select(OutboundMail.ticket_id).where(OutboundMail.kind == "ack")).scalars().all()
+    assert ta.id not in kinds and tb.id in kinds
+
+
+# ---------------------------------------------------------------- fuzzing the whole pipeline
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+HEADER_NAMES = ["From", "To", "Cc", "Subject", "Message-ID", "In-Reply-To", "References", "Content-Type",
+                "Content-Transfer-Encoding", "Auto-Submitted", "Precedence", "Reply-To", "Return-Path", "X-Spam-Flag"]
+header_value = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(["=?utf-8?b?QnVkaQ==?= <budi@pelanggan.co.id>", "<a@b>", "multipart/mixed; boundary=x",
+                     "text/plain; charset=ks_c_5601-1987", "base64", "auto-replied", "bulk", "[#1001] Re:",
+                     "=?gb2312?b?1tDOxA==?=", "YES", "\x00"]))
+raw_mail = st.one_of(
+    st.binary(max_size=400),
+    st.builds(lambda hs, body: b"".join(f"{n}: {v}".encode("utf-8", "surrogateescape") + b"\r\n" for n, v in hs)
+              + b"\r\n" + body,
+              st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_value), max_size=8),
+              st.binary(max_size=300)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=raw_mail)
+def test_any_bytes_end_as_a_result_or_a_quarantine_never_an_exception(app, queue, raw):
+    rid = services.store_file(raw, "fuzz")
+    db.session.commit()
+    [out] = services.process_pending(ids=[rid])
+    row = db.session.get(InboundMessage, rid)
+    assert out.action in ("created", "appended", "ignored", "duplicate", "quarantined")
+    assert row.result == out.action and row.processed_at is not None
+    if out.action == "quarantined":
+        assert row.error  # always with its reason
