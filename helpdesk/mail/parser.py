@@ -333,8 +333,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-_ADDR_OK = re.compile(r"^[^\s@<>()\[\],;:\"]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$")
-_ADDR_OK_UNICODE = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"'=?]+\.[^\s@<>()\[\],;:\"'=?]+$")
+_ADDR_OK = re.compile(r"^[^\s@<>()\[\],;:\"]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
+_ADDR_OK_UNICODE = re.compile(r"^[^\s@<>()\[\],;:\"]+@(?:[^\s@<>()\[\],;:\"'=?.]+\.)+[^\s@<>()\[\],;:\"'=?.]+$")
+
+
+_SPECIAL_USE_TLDS = {"test", "local", "localhost", "invalid", "onion", "arpa", "internal", "home", "lan"}
 
 
 def _clean_addr(addr: str) -> str | None:
@@ -345,11 +348,14 @@ def _clean_addr(addr: str) -> str | None:
         addr = local + "@" + domain
     if not addr or addr.count("@") != 1:
         return None
-    if _ADDR_OK.match(addr):
+    addr = addr.rstrip(".")  # "user@example.com." is the same fully-qualified domain
+    local = addr.split("@", 1)[0]
+    if local.startswith(".") or local.endswith(".") or ".." in local or len(addr) > 320:
+        return None
+    if addr.rsplit(".", 1)[-1] in _SPECIAL_USE_TLDS:
+        return None  # .test/.local/...: never deliverable (and refused by the app's address check)
+    if _ADDR_OK.match(addr) or _ADDR_OK_UNICODE.match(addr):
         return addr
-    local, domain = addr.rsplit("@", 1)
-    if _ADDR_OK_UNICODE.match(addr) and local and not domain.startswith("."):
-        return addr  # internationalised domain (UTF-8 raw header)
     return None
 
 

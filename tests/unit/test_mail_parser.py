@@ -232,6 +232,10 @@ def test_unusable_from_addresses():
     assert parse(mail("From: power quadrant system@example.com")).from_addr is None
     m = parse(mail('From: "Name only" <>, second@example.com'))
     assert m.from_addr == "second@example.com"
+    assert parse(mail("From: Claudia.Shu@Yahoo.com.")).from_addr == "claudia.shu@yahoo.com"
+    for bad in (".a@example.com", "a..b@example.com", "a.@example.com", "a@example..com", "a@.example.com",
+                "user@localhost", "user@printer.local", "user@example.test"):
+        assert parse(mail(f"From: {bad}")).from_addr is None, bad
 
 
 # ---------------------------------------------------------------- MIME shapes
