@@ -23,7 +23,8 @@ from helpdesk.tickets.html import sanitize
 __all__ = ["visible_text", "visible_html"]
 
 _ORIGINAL = re.compile(
-    r"^[\s*_>]*-{2,}\s*(?:original message|pesan asli|pesan awal|ursprüngliche nachricht|message d'origine|"
+    r"^[\s*_>]*-{2,}\s*(?:original message|pesan asli|pesan awal|ursprüngliche nachricht|original nachricht|"
+    r"message d'origine|"
     r"mensaje original|oorspronkelijk bericht|original meddelelse|messaggio originale)\s*-{2,}[\s*_]*$",
     re.I)
 _ANDROID_ORIGINAL = re.compile(r"^-{4,}\s*(?:original message|pesan asli)\s*-{4,}$", re.I)
@@ -173,6 +174,8 @@ def _analyse(lines: list[str]) -> tuple[int | None, set[int]]:
 def _signature_start(lines: list[str]) -> int | None:
     """Index of the first line of a trailing signature, if any."""
     nonblank_after = 0
+    longest_after = 0
+    footer_seen = False
     found = None
     for i in range(len(lines) - 1, -1, -1):
         line = lines[i]
@@ -183,8 +186,11 @@ def _signature_start(lines: list[str]) -> int | None:
             found = i
         elif _SIG_PHONE.match(stripped) and nonblank_after <= 3:
             found = i
-        elif _FOOTER_RULE.match(stripped) and nonblank_after <= 6:
-            found = i  # mailing-list footer under a line of underscores
+        elif _FOOTER_RULE.match(stripped) and not footer_seen:
+            footer_seen = True
+            if nonblank_after <= 4 and longest_after < 120:
+                found = i  # a short mailing-list footer under a line of underscores
+        longest_after = max(longest_after, len(stripped))
         nonblank_after += 1
         if nonblank_after > 40:
             break
@@ -192,6 +198,8 @@ def _signature_start(lines: list[str]) -> int | None:
 
 
 _MANY_BLANK = re.compile(r"\n{3,}")
+_MARKER_LINES = re.compile(r"(?m)^[\s*_>-]*-{2,}[^\n]{0,60}-{2,}[\s*_]*$|^[\s_=-]+$")
+_MEANINGFUL = re.compile(r"\w")
 
 
 def visible_text(text: str) -> str:
@@ -208,7 +216,9 @@ def visible_text(text: str) -> str:
     if sig is not None:
         kept = kept[:sig]
     result = _MANY_BLANK.sub("\n\n", "\n".join(line.rstrip() for line in kept)).strip()
-    return result or norm.strip()
+    if not _MEANINGFUL.search(_MARKER_LINES.sub("", result)):
+        return norm.strip()  # nothing new was written (e.g. a bare forward): keep it all
+    return result
 
 
 # ---------------------------------------------------------------- HTML

@@ -151,3 +151,17 @@ def test_deep_html_is_fast():
     start = time.perf_counter()
     visible_html(html)
     assert time.perf_counter() - start < 3
+
+
+def test_a_bare_forwarded_original_is_kept_whole():
+    text = "-----Pesan Asli-----\nDari: Budi\nDikirim: Senin\nKepada: Support\nPerihal: Halo\n\nIsi pesan lama"
+    assert visible_text(text) == text
+    text = "----- Original Nachricht ----\nVon: a@example.com\nAn: b@example.com\nDatum: 30.05.2017\nBetreff: x\n\nInhalt"
+    assert visible_text(text) == text
+
+
+def test_underscore_rules_cut_only_a_short_trailing_footer():
+    footer = "Pertanyaan saya.\n\n______________\nmilis mailing list\nmilis@lists.example.com\n"
+    assert visible_text(footer) == "Pertanyaan saya."
+    content = "Bagian satu\n" + "______________\n" + "Bagian dua yang panjang " * 10 + "\nlagi\n"
+    assert "Bagian dua" in visible_text(content)
