@@ -295,9 +295,16 @@ def visible_html(html: str) -> str | None:
         if before and _WROTE_LINE.search(before[0]) and len(before[0]) < 300:
             first = min(first, before[1])
         candidate = sanitize(flatten_deep_html(html[:first]))
-        if candidate and _visible(candidate):
+        if candidate and _visible(candidate) and _wrote_something(candidate):
             return candidate
     return sanitize(flatten_deep_html(html))
+
+
+def _wrote_something(html: str) -> bool:
+    """More than a signature above the quote (a bare forward keeps everything, as in visible_text)."""
+    lines = [t for t, _off in _html_lines(html)]
+    sig = _signature_start(lines)
+    return bool(_MEANINGFUL.search(_MARKER_LINES.sub("", "\n".join(lines[:sig] if sig is not None else lines))))
 
 
 def _visible(html: str) -> bool:

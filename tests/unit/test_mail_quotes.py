@@ -165,3 +165,9 @@ def test_underscore_rules_cut_only_a_short_trailing_footer():
     assert visible_text(footer) == "Pertanyaan saya."
     content = "Bagian satu\n" + "______________\n" + "Bagian dua yang panjang " * 10 + "\nlagi\n"
     assert "Bagian dua" in visible_text(content)
+
+
+def test_html_forward_with_only_a_signature_is_kept_whole():
+    html = ("<div>--&nbsp;<br>Budi</div><div><b>Dari:</b> Sari<br><b>Dikirim:</b> Senin<br><b>Kepada:</b> cs"
+            "<br><b>Perihal:</b> Fw: Domain</div><div>Isi yang diteruskan</div>")
+    assert "Isi yang diteruskan" in text_of(visible_html(html))
