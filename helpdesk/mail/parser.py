@@ -3,9 +3,18 @@
 Best effort on broken mail: wrong or unknown charsets, missing/duplicate/garbled headers, uuencode,
 nested messages, delivery reports. `parse` raises only ParseError (the caller quarantines).
 
+Bytes are parsed with BytesParser and policy.default, except that headers are read as raw strings
+(`_RawHeaderPolicy`): every header is decoded here, tolerantly, so a broken header can never raise,
+and the parse is about 1.7 times faster than policy.default with its structured headers.
+
 Addresses are taken from the RAW header text: an RFC 2047 encoded-word is never decoded inside an
 address, so `=?utf-8?q?attacker=40evil.com?= <victim@ok.com>` is victim@ok.com and
 `"=?utf-8?b?...?="@ok.com` stays that literal (it cannot turn into another valid address).
+
+Text parts: the declared charset, with UTF-8 tried first (the usual mislabel), CJK guesses for dense
+double-byte text (GB2312 labelled Latin-1, Shift_JIS labelled ISO-2022-JP), CP50220, and a per-byte
+cp1252 fallback, so text is never dropped. Attachments keep their decoded bytes; 7bit/8bit text parts
+have LF line ends; nested messages are kept byte-exact as .eml attachments.
 """
 from __future__ import annotations
 
@@ -746,11 +755,8 @@ class _Walker:
 
     def part_text(self, part: Message, params: dict) -> str:
         data = self.payload_bytes(part)
-        text = decode_bytes(data, params.get("charset") or self.fallback_for_part(data), self.r.defects)
+        text = decode_bytes(data, params.get("charset") or self.fallback, self.r.defects)
         return text.replace("\x00", "")
-
-    def fallback_for_part(self, data: bytes) -> str | None:
-        return self.fallback
 
     # -- naming
     def filename(self, part: Message, ctype: str, params: dict) -> str | None:
@@ -790,7 +796,7 @@ class _Walker:
         return None
 
     # -- structure
-    def walk(self, part: Message, depth: int = 0, in_alternative: bool = False):
+    def walk(self, part: Message, depth: int = 0):
         ctype, params = _content_type(part)
         if not ctype:
             ctype = "message/rfc822" if part.get_default_type() == "message/rfc822" else "text/plain"
@@ -812,20 +818,16 @@ class _Walker:
                 self.report(part, params, children, depth)
             elif subtype == "related" and children:
                 # the first part is the body; the others are resources it refers to (RFC 2387)
-                self.walk(children[0], depth + 1, in_alternative)
+                self.walk(children[0], depth + 1)
                 for child in children[1:]:
                     ctype_c, _ = _content_type(child)
                     if ctype_c in _BODY_TYPES and not child.is_multipart():
                         self.leaf(child, ctype_c, _content_type(child)[1], resource=True)
                     else:
-                        self.walk(child, depth + 1, in_alternative)
-            elif subtype == "signed":
-                # the signature (last child) is an attachment; the content is walked as usual
+                        self.walk(child, depth + 1)
+            else:  # mixed, signed (the signature part becomes an attachment), digest, parallel...
                 for child in children:
-                    self.walk(child, depth + 1, in_alternative)
-            else:
-                for child in children:
-                    self.walk(child, depth + 1, in_alternative)
+                    self.walk(child, depth + 1)
             return
         if ctype in ("message/rfc822", "message/global"):
             self.nested_message(part, ctype, params)
@@ -837,7 +839,7 @@ class _Walker:
         if part.is_multipart():  # multipart structure under a non-multipart type: walk what is there
             children = part.get_payload()
             for child in children if isinstance(children, list) else []:
-                self.walk(child, depth + 1, in_alternative)
+                self.walk(child, depth + 1)
             return
         self.leaf(part, ctype, params)
 
@@ -904,14 +906,14 @@ class _Walker:
         branch_html: list = []
         if html_child is not None:
             self.text_body, self.html_body = [], []
-            self.walk(html_child, depth + 1, True)
+            self.walk(html_child, depth + 1)
             branch_html = self.html_body
             html_texts = self.text_body
         else:
             html_texts = []
         if plain_child is not None:
             self.text_body, self.html_body = [], []
-            self.walk(plain_child, depth + 1, True)
+            self.walk(plain_child, depth + 1)
             branch_text = self.text_body
             if not branch_html:
                 branch_html = self.html_body
@@ -921,7 +923,7 @@ class _Walker:
         self.text_body.extend(branch_text)
         self.html_body.extend(branch_html)
         for child in others:
-            self.walk(child, depth + 1, True)
+            self.walk(child, depth + 1)
 
     def nested_message(self, part: Message, ctype: str, params: dict):
         inner = part.get_payload()
