@@ -14,7 +14,8 @@ address, so `=?utf-8?q?attacker=40evil.com?= <victim@ok.com>` is victim@ok.com a
 Text parts: the declared charset, with UTF-8 tried first (the usual mislabel), CJK guesses for dense
 double-byte text (GB2312 labelled Latin-1, Shift_JIS labelled ISO-2022-JP), CP50220, and a per-byte
 cp1252 fallback, so text is never dropped. Attachments keep their decoded bytes; 7bit/8bit text parts
-have LF line ends; nested messages are kept byte-exact as .eml attachments.
+have LF line ends; nested messages are kept as .eml attachments with their original bytes
+(7bit ones with LF line ends).
 """
 from __future__ import annotations
 
