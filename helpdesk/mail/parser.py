@@ -890,41 +890,42 @@ class _Walker:
         return None
 
     def alternative(self, children: list, depth: int):
-        """Text from the text/plain branch, HTML from the text/html branch (the last of each)."""
-        plain_child = html_child = None
-        others = []
-        for child in children:
-            ctype, _ = _content_type(child)
-            ctype = ctype or "text/plain"
-            if ctype == "text/plain":
-                plain_child = child
-            elif ctype == "text/html" or ctype.startswith("multipart/"):
-                html_child = child  # multipart/related (HTML + images) or mixed
-            else:
-                others.append(child)
+        """Each branch is walked on its own. The text comes from the last branch with plain text (else
+        the HTML's text), the HTML from the last branch with HTML; the attachments of every branch
+        are kept (an inline image may sit in the plain branch only), without duplicates."""
         saved_text, saved_html = self.text_body, self.html_body
-        branch_text: list = []
-        branch_html: list = []
-        if html_child is not None:
+        branches = []
+        for child in children:
             self.text_body, self.html_body = [], []
-            self.walk(html_child, depth + 1)
-            branch_html = self.html_body
-            html_texts = self.text_body
-        else:
-            html_texts = []
-        if plain_child is not None:
-            self.text_body, self.html_body = [], []
-            self.walk(plain_child, depth + 1)
-            branch_text = self.text_body
-            if not branch_html:
-                branch_html = self.html_body
-        self.text_body, self.html_body = saved_text, saved_html
-        if not any(t.strip() for _k, t in branch_text):
-            branch_text = html_texts
-        self.text_body.extend(branch_text)
-        self.html_body.extend(branch_html)
-        for child in others:
+            start = len(self.r.attachments)
             self.walk(child, depth + 1)
+            branches.append((self.text_body, self.html_body, start))
+        self.text_body, self.html_body = saved_text, saved_html
+        plain = [b for b in branches if any(k == "plain" and t.strip() for k, t in b[0])]
+        html = [b for b in branches if any(k == "html" for k, _t in b[1])]
+        if plain:
+            self.text_body.extend(plain[-1][0])
+        elif html:
+            self.text_body.extend(html[-1][0])
+        elif branches:
+            self.text_body.extend(branches[-1][0])
+        if html:
+            self.html_body.extend(html[-1][1])
+        elif plain:
+            self.html_body.extend(plain[-1][1])
+        # the same file in two branches is kept once
+        first = branches[0][2] if branches else len(self.r.attachments)
+        seen: set[tuple[str, str | None]] = set()
+        kept = []
+        for att in self.r.attachments[first:]:
+            key = (att.md5, att.content_id)
+            if key not in seen:
+                seen.add(key)
+                kept.append(att)
+        if len(kept) != len(self.r.attachments) - first:
+            self.r.attachments[first:] = kept
+            present = {id(att) for att in self.r.attachments}
+            self.content_ids = [(att, cid) for att, cid in self.content_ids if id(att) in present]
 
     def nested_message(self, part: Message, ctype: str, params: dict):
         inner = part.get_payload()

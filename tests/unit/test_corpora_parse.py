@@ -177,9 +177,6 @@ STALWART_ALLOW = {
                                "decode it leniently",
     "rfc/001.eml#attachments": "message/external-body (a pointer to an FTP file, no content): we keep it as "
                                "one opaque attachment, named after the part, not as Stalwart's two entries",
-    "rfc/007.eml#attachments": "RFC 8621 4.1.4 body-structure sample with 1-byte parts; JMAP puts the inline "
-                               "image of a multipart/alternative into attachments, we follow the text/html "
-                               "branches only",
     "thirdparty/007.eml#from": "'moderator' has no domain: not a usable address, from_addr is None",
     "thirdparty/011.eml#from": "'…@xyz-webserver.abcd-gestion.local': .local is a special-use name (RFC 6762), "
                                "never deliverable: from_addr is None",

@@ -289,6 +289,47 @@ Content-Type: text/html
     assert parse(raw).body_text == "Isi dari HTML"
 
 
+def test_alternative_branches_keep_their_attachments_once():
+    raw = mail('Content-Type: multipart/alternative; boundary="a"', """--a
+Content-Type: multipart/mixed; boundary="m"
+
+--m
+Content-Type: text/plain
+
+Teks
+--m
+Content-Type: image/png
+Content-Disposition: inline
+Content-Transfer-Encoding: base64
+
+aW1n
+--m--
+--a
+Content-Type: multipart/related; boundary="r"
+
+--r
+Content-Type: text/html
+
+<p>HTML <img src="cid:logo@x"></p>
+--r
+Content-Type: image/png
+Content-ID: <logo@x>
+Content-Transfer-Encoding: base64
+
+bG9nbw==
+--r--
+--a
+Content-Type: text/calendar
+
+BEGIN:VCALENDAR
+--a--
+""")
+    m = parse(raw)
+    assert m.body_text == "Teks" and "HTML" in m.body_html
+    assert sorted(a.data for a in m.attachments) == [b"BEGIN:VCALENDAR", b"img", b"logo"]
+    assert [a.inline for a in m.attachments if a.data == b"logo"] == [True]
+
+
 def test_attachment_only_and_no_body():
     raw = mail("Content-Type: application/pdf; name=\"laporan.pdf\"\nContent-Transfer-Encoding: base64",
                base64.b64encode(b"%PDF").decode() + "\n")
