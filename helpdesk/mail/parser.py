@@ -765,7 +765,9 @@ class _Walker:
         name = dparams.get("filename") or params.get("name")
         if name:
             name = re.sub(r"[\x00-\x1f\x7f]+", " ", decode_header_value(name))
-            name = name.replace("/", "_").replace("\\", "_").strip()
+            # never a path: the last component ("C:\\tmp\\a.png", "/u/b/RFC.ps" -> the file name)
+            name = re.split(r"[/\\]", name.strip())[-1].strip() or name.replace("/", "_").replace("\\", "_")
+            name = name.strip() if name.strip(". ") else ""
         return name or None
 
     @staticmethod
@@ -915,10 +917,10 @@ class _Walker:
             self.html_body.extend(plain[-1][1])
         # the same file in two branches is kept once
         first = branches[0][2] if branches else len(self.r.attachments)
-        seen: set[tuple[str, str | None]] = set()
+        seen: set[tuple[str, str | None, str]] = set()
         kept = []
         for att in self.r.attachments[first:]:
-            key = (att.md5, att.content_id)
+            key = (att.md5, att.content_id, att.filename)
             if key not in seen:
                 seen.add(key)
                 kept.append(att)
