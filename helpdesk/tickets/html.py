@@ -30,8 +30,10 @@ def sanitize(html):
     """Untrusted HTML made safe to render: no scripts, handlers, styles, javascript: or data: links."""
     if not html:
         return None
+    from ..mail.parser import flatten_deep_html  # nh3 is quadratic on thousands of nested tags
+
     return nh3.clean(
-        html,
+        flatten_deep_html(html),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRS,
         attribute_filter=_filter_url,

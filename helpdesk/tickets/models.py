@@ -109,7 +109,8 @@ class Ticket(db.Model):
     mailbox_id = db.Column(db.Integer, db.ForeignKey("mailboxes.id", ondelete="SET NULL"))
     cc_addresses = db.Column(db.JSON)
     reply_to = db.Column(db.String(320))  # the customer's Reply-To: where replies go (From identifies)
-    automated_sender = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
+    # server default only (no Python default): the bulk loader's INSERT lists only the columns it fills
+    automated_sender = db.Column(db.Boolean, nullable=False, server_default=db.false())
     search_vector = db.Column(SearchVector)
 
     queue = db.relationship("Queue")

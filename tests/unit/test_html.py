@@ -153,3 +153,13 @@ def test_preview():
     out = preview(long, length=40)
     assert len(out) == 40 and out.endswith("…")
     assert preview(None) == ""
+
+
+def test_deeply_nested_html_from_any_channel_is_sanitised_quickly():
+    import time
+
+    nested = "<div>" * 20000 + "deep text" + "</div>" * 20000 + "<script>alert(1)</script>"
+    start = time.perf_counter()
+    out = sanitize(nested)
+    assert time.perf_counter() - start < 1.0
+    assert "deep text" in out and "script" not in out
