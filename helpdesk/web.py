@@ -28,6 +28,10 @@ EVENT_LABELS = {
     "password_changed": _l("password changed"), "2fa_enabled": _l("two-factor login on"),
     "2fa_disabled": _l("two-factor login off"), "2fa_reset": _l("two-factor login reset"),
     "queue_added": _l("added to queue"), "queue_removed": _l("removed from queue"),
+    # email
+    "cc": _l("Cc list"), "bounce": _l("mail bounced"), "attachment_refused": _l("attachment refused"),
+    "attachment_infected": _l("infected attachment"), "mail_reprocessed": _l("mail reprocessed"),
+    "blocked": _l("sender blocked"), "unblocked": _l("sender unblocked"),
 }
 ROLE_LABELS = {"admin": _l("Admin"), "customer_support": _l("Customer Support"),
                "technical_support": _l("Technical Support"), "billing": _l("Billing"), "marketing": _l("Marketing")}
