@@ -8,10 +8,11 @@ with the MIME message built here: text and HTML parts from templates/mail/<lang>
 stored Message-ID, In-Reply-To, References and the automatic-mail headers.
 """
 import smtplib
+from datetime import datetime, timezone
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime
 
 from flask import current_app, render_template
 from flask_mail import Message as FlaskMailMessage
@@ -129,7 +130,7 @@ def build_message(row, context=None):
     if reply_to:
         msg["Reply-To"] = _address(reply_to, from_name)
     msg["Subject"] = outbound.clean_header_text(row.subject, outbound.SUBJECT_MAX)
-    msg["Date"] = formatdate()
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
     msg["Message-ID"] = f"<{row.message_id}>"
     if row.in_reply_to:
         msg["In-Reply-To"] = f"<{row.in_reply_to}>"

@@ -24,7 +24,7 @@ import logging
 import re
 from datetime import timedelta
 from email.headerregistry import Address
-from email.utils import parseaddr
+from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
 from sqlalchemy import String, cast, or_, select
@@ -52,6 +52,7 @@ LANGS = ("id", "en")  # bilingual mail: Indonesian first
 # Reasons queue_refused_files understands (others are shown as given).
 REFUSAL_REASONS = ("too_large", "blocked_type", "infected")
 
+_DOMAIN_OK = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
 
@@ -121,8 +122,11 @@ def message_id_domain(from_addr):
 
 
 def new_message_id(ticket_id, kind, from_addr):
-    """A fresh signed Message-ID (without <>) for a mail of this ticket."""
+    """A fresh signed Message-ID (without <>) for a mail of this ticket; unsigned without a ticket."""
     code = KIND_CODES.get(kind, "m")
+    if not ticket_id:
+        domain = message_id_domain(from_addr)
+        return make_msgid(idstring=code, domain=domain if _DOMAIN_OK.match(domain) else "localhost").strip("<>")
     try:
         return tokens.make_message_id(ticket_id, token_secret(), message_id_domain(from_addr), kind=code)
     except ValueError:  # a domain that cannot follow "@" in a msg-id
@@ -248,7 +252,7 @@ def queue_mail(kind, *, ticket, to, subject, cc=(), locale=None, automatic=True,
             status = "held"
             log.warning("mail %s for ticket %s held: %s", kind, ticket.id if ticket else None, held_reason)
     from_addr, _name, _mailbox = sender_for(ticket)
-    mid = new_message_id(ticket.id, kind, from_addr) if ticket else None
+    mid = new_message_id(ticket.id if ticket else None, kind, from_addr)
     in_reply_to, references = thread_headers(ticket.id) if ticket else (None, None)
     number = ticket.number if ticket else None
     full_subject = tagged_subject(number, subject, reply=reply and bool(in_reply_to)) if number else \

@@ -233,7 +233,7 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
         _apply_tags(ticket, tags, actor_id, now)
     if assignee_id:
         assign(ticket.id, actor_id, assignee_id, now=now)
-    mail_outbound.queue_new_ticket_notifications(ticket.id)
+    mail_outbound.queue_new_ticket_notifications(ticket.id, now=now)
     return ticket
 
 
@@ -284,7 +284,7 @@ def add_agent_message(ticket_id, actor_id, *, body_text, kind="reply", body_html
         ticket.last_agent_message_at = now
         if ticket.first_response_at is None:
             ticket.first_response_at = now
-        mail_outbound.queue_agent_reply(msg.id)
+        mail_outbound.queue_agent_reply(msg.id, now=now)
     if new_status and new_status != ticket.status:
         _set_status(ticket, new_status, user.id, now)
     return msg
@@ -321,7 +321,7 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
     if outcome.effect == "flag_billing":
         ticket.customer_replied = True
         audit(ticket.id, None, "customer_replied", None, "pending_billing", actor_customer_id=customer_id)
-    mail_outbound.queue_customer_reply_notifications(msg.id)
+    mail_outbound.queue_customer_reply_notifications(msg.id, now=now)
     return ticket, msg
 
 
@@ -400,7 +400,7 @@ def assign(ticket_id, actor_id, assignee_id, now=None):
         ticket.last_activity_at = now
         audit(ticket.id, user.id if user else None, "assignee", old, new)
         if assignee_id and assignee_id != (user.id if user else None):
-            mail_outbound.queue_assignment_notification(ticket.id, assignee_id)
+            mail_outbound.queue_assignment_notification(ticket.id, assignee_id, now=now)
     return ticket
 
 
