@@ -105,6 +105,17 @@ def render_parts(row, ctx):
     return text + "\n", html
 
 
+def _display_names(row, ticket, ctx):
+    """{address: name} for the To header: the notified agent, or the ticket's customer."""
+    user, customer = ctx.get("user"), ctx.get("customer")
+    if user is not None:
+        return {user.email.lower(): user.name}
+    if customer is None:
+        return {}
+    addrs = {e.email.lower() for e in customer.emails} | {(getattr(ticket, "reply_to", None) or "").lower()}
+    return {a: customer.name for a in addrs if a}
+
+
 def _attachments(row):
     if row.kind != "reply" or not row.message_row_id:
         return []
@@ -122,8 +133,9 @@ def build_message(row, context=None):
     text, html = render_parts(row, ctx)
 
     msg = EmailMessage(policy=policy.SMTP)
+    names = _display_names(row, ticket, ctx)
     msg["From"] = _address(from_addr, from_name)
-    msg["To"] = [_address(a) for a in row.to_addrs or []]
+    msg["To"] = [_address(a, names.get(a.lower(), "")) for a in row.to_addrs or []]
     if row.cc_addrs:
         msg["Cc"] = [_address(a) for a in row.cc_addrs]
     reply_to = outbound.reply_to_for(ticket, mailbox) if row.user_id is None else None

@@ -73,9 +73,15 @@ def clean_address(value):
     if not raw or _CONTROL_RE.search(raw) or any(c in raw for c in ' <>,;"()[]\\'):
         return None
     local, at, domain = raw.rpartition("@")
-    if not at or not local or not domain or "@" in local:
+    if not at or not local or not domain or "@" in local or not local.isascii():
+        return None  # (no SMTPUTF8: a non-ASCII local part could not be delivered anyway)
+    try:
+        domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
         return None
-    addr = f"{local}@{domain.lower()}"
+    if domain == "invalid" or domain.endswith(".invalid"):  # anonymised customers' placeholders
+        return None
+    addr = f"{local}@{domain}"
     try:
         Address(addr_spec=addr)
     except (ValueError, IndexError, TypeError):

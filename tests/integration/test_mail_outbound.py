@@ -195,7 +195,7 @@ def test_thread_headers_reply_subject_attachments_and_cc(world, smtp_server):
     assert reply["In-Reply-To"] == f"<{ack_mid}>"
     assert reply["References"].split() == ["<CAF=original-1@mail.tokodewi.co.id>", f"<{ack_mid}>"]
     assert reply["Auto-Submitted"] is None and reply["X-Auto-Response-Suppress"] is None  # a person wrote it
-    assert reply["To"] == "dewi@tokodewi.co.id"
+    assert str(reply["To"]) == "Dewi Lestari <dewi@tokodewi.co.id>"
     assert [a.addr_spec for a in reply["Cc"].addresses] == ["boss@tokodewi.co.id", "Finance@tokodewi.co.id"]
     assert sorted(reply.rcpt_tos, key=str.lower) == ["boss@tokodewi.co.id", "dewi@tokodewi.co.id",
                                                      "Finance@tokodewi.co.id"]
@@ -235,6 +235,27 @@ def test_email_ticket_acknowledged_before_its_message_is_linked_still_threads_an
     assert [outbound.refusal_code(r) for r in ("larger than 25 MB", "file type .exe is not accepted",
                                                "infected: Eicar-Signature", "something else")] == \
         ["too_large", "blocked_type", "infected", "something else"]
+
+
+def test_references_are_capped_to_the_first_and_the_newest(world):
+    make, ids = world
+    t = new_ticket(ids)
+    db.session.flush()
+    start = utcnow() - timedelta(days=1)
+    for i in range(30):
+        db.session.add(MailMessageId(message_id=f"m{i:02d}@example.com", ticket_id=t.id, direction="in",
+                                     created_at=start + timedelta(minutes=i)))
+    other = new_ticket(ids, subject="merged away")
+    db.session.flush()
+    db.session.add(MailMessageId(message_id="merged@example.com", ticket_id=other.id, direction="in",
+                                 created_at=start + timedelta(minutes=45)))
+    other.merged_into_id = t.id
+    db.session.flush()
+    in_reply_to, references = outbound.thread_headers(t.id)
+    refs = references.split()
+    assert in_reply_to == "merged@example.com"  # ids of a ticket merged into this one still thread
+    assert len(refs) == outbound.MAX_REFERENCES == 20
+    assert refs[0] == "m00@example.com" and refs[1] == "m12@example.com" and refs[-1] == "merged@example.com"
 
 
 def test_mailbox_from_plus_address_reply_to_and_sender_fallbacks(world, smtp_server, mail_app):
@@ -366,7 +387,8 @@ def test_cr_lf_in_subject_and_customer_name_cannot_add_headers(world, smtp_serve
         assert b"\x00" not in m.raw
         assert m.rcpt_tos == ["eve@example.com"]
         assert re.search(r"Hello Bcc: victim@example.com( X-Evil: 1 end)?$", m["Subject"])
-        assert m["To"].addresses[0].display_name in ("", "Eve Bcc: victim@example.com Injected body")
+        assert m["To"].addresses[0].display_name == "Eve Bcc: victim@example.com Injected body"
+        assert m["To"].addresses[0].addr_spec == "eve@example.com"
         assert "\n" not in m["Subject"] and "\r" not in m["Subject"]
     stored = db.session.execute(select(OutboundMail.subject)).scalars().all()
     assert all("\n" not in s and "\r" not in s and "\x00" not in s for s in stored)
@@ -375,13 +397,14 @@ def test_cr_lf_in_subject_and_customer_name_cannot_add_headers(world, smtp_serve
 def test_unusable_addresses_are_dropped_not_sent(world, smtp_server):
     make, ids = world
     t = new_ticket(ids)
-    t.cc_addresses = ["ok@example.com", "bad\r\nBcc: x@example.com", "not-an-address", "a@b@c"]
+    t.cc_addresses = ["ok@example.com", "bad\r\nBcc: x@example.com", "not-an-address", "a@b@c",
+                      "anonim-7@invalid", "müller@example.com", "info@bücher.example"]
     db.session.commit()
     services.add_agent_message(t.id, ids["agent"], body_text="Jawaban")
     db.session.commit()
     work()
     [reply] = smtp_server.to("dewi@tokodewi.co.id")
-    assert sorted(reply.rcpt_tos) == ["dewi@tokodewi.co.id", "ok@example.com"]
+    assert sorted(reply.rcpt_tos) == ["dewi@tokodewi.co.id", "info@xn--bcher-kva.example", "ok@example.com"]
 
 
 # ---------------------------------------------------------------- the budget
