@@ -99,6 +99,10 @@ def enqueue(func, *args, queue="default"):
 
 
 def _after_commit(session):
+    if session.in_nested_transaction():
+        # A savepoint was released (SQLAlchemy fires after_commit for it too): the rows are not
+        # committed yet, so another connection cannot see them. Wait for the outer commit.
+        return
     ids = session.info.pop("outbox_ids", None)
     if ids and has_app_context():
         try:
