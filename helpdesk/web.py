@@ -31,7 +31,7 @@ EVENT_LABELS = {
     # email
     "cc": _l("Cc list"), "bounce": _l("mail bounced"), "attachment_refused": _l("attachment refused"),
     "attachment_infected": _l("infected attachment"), "mail_reprocessed": _l("mail reprocessed"),
-    "blocked": _l("sender blocked"), "unblocked": _l("sender unblocked"),
+    "blocked": _l("sender blocked"), "unblocked": _l("sender unblocked"), "held_mail_sent": _l("held mail sent"),
 }
 ROLE_LABELS = {"admin": _l("Admin"), "customer_support": _l("Customer Support"),
                "technical_support": _l("Technical Support"), "billing": _l("Billing"), "marketing": _l("Marketing")}

@@ -192,6 +192,29 @@ def mail_log_make_ticket(inbound_id):
     return _reprocess(inbound_id, force_ticket=True)
 
 
+# ---------------------------------------------------------------- held automatic mail
+
+@bp.route("/mail/held/<int:outbound_id>/send", methods=["POST"])
+def mail_held_send(outbound_id):
+    """Send a mail held by the automatic-mail budget anyway (an admin's decision; audited)."""
+    from ..tickets.services import audit
+    from .outbound import release_held
+
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    row = release_held(outbound_id)
+    if row is None:
+        flash(_("That mail is not held (any more)."), "warning")
+    else:
+        audit(row.ticket_id, current_user.id, "held_mail_sent", "held", "queued", object_type="outbound",
+              object_id=row.id, note=", ".join(row.to_addrs or [])[:300])
+        db.session.commit()
+        flash(_("The held mail is on its way."), "success")
+    return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
+                    else url_for("admin.index"), 303)
+
+
 # ---------------------------------------------------------------- blocklist
 
 @bp.route("/mail/blocklist", methods=["GET", "POST"])

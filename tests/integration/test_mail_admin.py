@@ -518,3 +518,32 @@ def test_email_pages_are_in_the_admin_nav(client, admin):
         page = client.get(url).get_data(as_text=True)
         assert 'href="/admin/mail/mailboxes" aria-current="page"' not in page  # nav markup as the other tabs
         assert re.search(r'nav-link active" aria-current="page" href="/admin/mail/mailboxes"', page), url
+
+
+def test_an_admin_sends_a_held_automatic_mail_anyway(app, make, client, auth):
+    """Over the budget a mail is held and shown on the admin page; "Send anyway" queues it, audited."""
+    from helpdesk.jobs import OutboxJob
+    from helpdesk.mail import outbound
+    from helpdesk.mail.models import OutboundMail
+    from helpdesk.tickets.models import AuditEvent
+
+    admin = make.user(roles=["admin"])
+    ticket = make.ticket()
+    app.config["MAIL_BUDGET_PER_ADDRESS_HOUR"] = 0  # every automatic mail is over budget
+    row = outbound.queue_acknowledgement(ticket.id)
+    db.session.commit()
+    assert row.status == "held"
+    auth.login(admin)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "automatic mail is held" in page and f"/admin/mail/held/{row.id}/send" in page
+    resp = client.post(f"/admin/mail/held/{row.id}/send")
+    assert resp.status_code == 303
+    db.session.expire_all()
+    row = db.session.get(OutboundMail, row.id)
+    assert row.status == "queued"
+    assert db.session.execute(db.select(OutboxJob).where(OutboxJob.args == [row.id],
+                                                         OutboxJob.done_at.is_(None))).scalars().first()
+    ev = db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "held_mail_sent")).scalar_one()
+    assert ev.actor_user_id == admin.id
+    # a second click: not held any more
+    assert "not held" in client.post(f"/admin/mail/held/{row.id}/send", follow_redirects=True).get_data(as_text=True)
