@@ -75,13 +75,19 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
             start = services.last_uid(cfg.id, cfg.folder, status.uidvalidity)
             uids = conn.uids_after(start)
             batch = current_app.config.get("MAIL_FETCH_BATCH", 200)
+            # Pipelined: batch k+1 is fetched, stored (committed as pending) and handed to the parse
+            # pool before batch k is processed, so parsing runs on the other cores while this
+            # process writes. Each batch is flagged on the server only after its processing commit.
+            ahead = None
             for chunk in conn.fetch_raw(uids, batch=batch):
                 services.checkpoint("fetched")
                 ids = services.store_batch(cfg.id, cfg.folder, status.uidvalidity, chunk, now=utcnow())
-                got = services.process_pending(ids=ids, pool=pool)
-                _emit(got, on_outcome)
-                outcomes += got
-                _server_done(cfg, conn)
+                job = services.start_parse(ids, pool) if ids else None
+                if ahead is not None:
+                    outcomes += _process_stored(cfg, conn, pool, on_outcome, *ahead)
+                ahead = (ids, job)
+            if ahead is not None:
+                outcomes += _process_stored(cfg, conn, pool, on_outcome, *ahead)
         _record_success(cfg, utcnow())
     except Exception as exc:  # noqa: BLE001 - a failing mailbox never stops the others
         db.session.rollback()
@@ -90,6 +96,13 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
         if errors is not None:
             errors.append({"mailbox": cfg.name, "error": f"{type(exc).__name__}: {exc}"})
     return outcomes
+
+
+def _process_stored(cfg, conn, pool, on_outcome, ids, job):
+    got = services.process_pending(ids=ids, pool=pool, job=job) if ids else []
+    _emit(got, on_outcome)
+    _server_done(cfg, conn)
+    return got
 
 
 def _emit(outcomes, on_outcome):

@@ -17,10 +17,12 @@ The pipeline, for a batch of messages from one mailbox folder:
 A kill at any point leaves either nothing committed (the batch is fetched again) or pending rows
 (processed on the next run), never a second ticket.
 """
+import hashlib
 import json
 import logging
 import os
 import signal
+import tempfile
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -28,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import jobs
+from ..dbutil import dialect
 from ..customers import services as customers
 from ..customers.models import CustomerEmail
 from ..errors import DomainError, NotFound
@@ -179,8 +182,7 @@ def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
     if not items:
         return []
     rows = []
-    for uid, raw in items:
-        sha = rawstore.save(raw)
+    for (uid, raw), sha in zip(items, save_raws([raw for _uid, raw in items])):
         rows.append({"received_at": now, "mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity,
                      "uid": uid, "raw_sha256": sha, "size": len(raw), "result": "pending",
                      "source": f"imap:{mailbox_id or 'default'}/{folder}/{uidvalidity}/{uid}"})
@@ -203,6 +205,31 @@ def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
     _advance(mailbox_id, folder, uidvalidity, max(uid for uid, _ in items), now)
     db.session.commit()
     return ids
+
+
+def save_raws(raws):
+    """rawstore.save for a batch: the same files, made durable with two syncs per batch instead of
+    two fsyncs per file. New files are written under temporary names and synced, then renamed into
+    place and synced again, so a file at its final name is always complete (as with rawstore.save).
+    Returns the SHA-256s in order; the caller commits only after this returns."""
+    digests, fresh = [], {}
+    for data in raws:
+        digest = hashlib.sha256(data).hexdigest()
+        digests.append(digest)
+        target = rawstore.path_for(digest)
+        if digest in fresh or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        fresh[digest] = (tmp, target)
+    if fresh:
+        os.sync()  # the contents
+        for tmp, target in fresh.values():
+            os.replace(tmp, target)
+        os.sync()  # the names
+    return digests
 
 
 def _same_mailbox(mailbox_id):
@@ -266,6 +293,36 @@ def parse_safe(raw):
         return f"{type(exc).__name__}: {exc}"[:2000]
 
 
+class _Parsed:
+    def __init__(self, results):
+        self._results = results
+
+    def get(self):
+        return self._results
+
+
+class ParseJob:
+    """Stored rows whose raw messages are being parsed in the pool (`start_parse`): the next batch
+    is parsed on the other cores while this process writes the current one."""
+
+    def __init__(self, ids, raws, result):
+        self.ids, self.raws, self._result, self._parsed = ids, raws, result, None
+
+    def results(self):
+        """{inbound id: (raw bytes or None, ParsedMessage or error text)}."""
+        if self._parsed is None:
+            self._parsed = dict(zip(self.ids, zip(self.raws, self._result.get())))
+        return self._parsed
+
+
+def start_parse(ids, pool):
+    """Load these pending rows' raw messages and start parsing them; returns a ParseJob."""
+    rows = db.session.execute(select(InboundMessage.id, InboundMessage.raw_sha256)
+                              .where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)).all()
+    raws = [rawstore.load(sha) for _id, sha in rows]
+    return ParseJob([i for i, _sha in rows], raws, pool.map_async([r if r is not None else b"" for r in raws]))
+
+
 class ParsePool:
     """Parsing on every core: a fork pool when there are enough messages to be worth it."""
 
@@ -282,6 +339,16 @@ class ParsePool:
 
             self._pool = multiprocessing.get_context("fork").Pool(self.workers)
         return self._pool.map(parse_safe, raws, chunksize=max(1, len(raws) // (self.workers * 4)))
+
+    def map_async(self, raws):
+        """Start parsing in the pool and return at once; `.get()` waits for the results, in order."""
+        if self.workers <= 1 or len(raws) < 8:
+            return _Parsed([parse_safe(r) for r in raws])
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+        return self._pool.map_async(parse_safe, raws, chunksize=max(1, len(raws) // (self.workers * 4)))
 
     def close(self):
         if self._pool is not None:
@@ -325,8 +392,11 @@ def pending_ids(limit, mailbox_id=None, ids=None):
     return list(db.session.execute(q).scalars())
 
 
-def process_pending(ids=None, batch=None, pool=None, now=None):
-    """Process pending inbound rows (these ids, or all) in batches. Returns their Outcomes, in order."""
+def process_pending(ids=None, batch=None, pool=None, now=None, job=None):
+    """Process pending inbound rows (these ids, or all) in batches. Returns their Outcomes, in order.
+
+    job: a ParseJob already started for (some of) these ids. With a list of ids, the next batch is
+    parsed in the pool while this one is written."""
     batch = batch or current_app.config.get("MAIL_FETCH_BATCH", 200)
     own_pool = pool is None
     pool = pool or ParsePool()
@@ -340,7 +410,11 @@ def process_pending(ids=None, batch=None, pool=None, now=None):
                 chunk = pending_ids(batch)
             if not chunk:
                 break
-            out.extend(_process_chunk(chunk, pool, now))
+            if job is None or not set(chunk) & set(job.ids):
+                job = start_parse(chunk, pool)
+            ahead = start_parse(todo[:batch], pool) if todo else None
+            out.extend(_process_chunk(chunk, pool, now, job))
+            job = ahead
             if todo is not None and not todo:
                 break
     finally:
@@ -349,21 +423,25 @@ def process_pending(ids=None, batch=None, pool=None, now=None):
     return out
 
 
-def _process_chunk(ids, pool, now):
+def _process_chunk(ids, pool, now, job):
     rows = db.session.execute(select(InboundMessage).where(InboundMessage.id.in_(ids))
                               .order_by(InboundMessage.id)).scalars().all()
-    raws = [rawstore.load(r.raw_sha256) for r in rows]
-    parsed = pool.map([r if r is not None else b"" for r in raws])
+    done = job.results()
+    missing = [r for r in rows if r.id not in done]
+    if missing:  # not in the job (e.g. stored meanwhile): parse them now
+        done = {**done, **start_parse([r.id for r in missing], pool).results()}
+    # Claim the batch in one statement (never committed as such): a row another process took is skipped.
+    claimed = set(db.session.execute(
+        update(InboundMessage).where(InboundMessage.id.in_([r.id for r in rows]), InboundMessage.result == "pending")
+        .values(result="processing").returning(InboundMessage.id)).scalars())
     ctx = _Context()
     outcomes = []
-    for n, (row, raw, msg) in enumerate(zip(rows, raws, parsed)):
+    for n, row in enumerate(rows):
         if n == len(rows) // 2:
             checkpoint("mid_ingest")
-        claimed = db.session.execute(update(InboundMessage).where(InboundMessage.id == row.id,
-                                                                  InboundMessage.result == "pending")
-                                     .values(result="processing")).rowcount  # never committed as such
-        if not claimed:  # another process took it
+        if row.id not in claimed:  # another process took it
             continue
+        raw, msg = done[row.id]
         if raw is None:
             msg = "raw message file is missing from RAW_MAIL_DIR"
         try:
@@ -414,6 +492,7 @@ def _finish(row, msg, action, *, ticket=None, rule=None, reason=None, error=None
         row.message_row_id = message_row.id
     if msg is not None and not isinstance(msg, str):
         row.message_id = (msg.message_id or "")[:500] or None
+        row.dedupe_key = _dedupe_key(msg)
         row.from_addr = (msg.from_addr or "")[:320] or None
         row.subject = (msg.subject or "")[:300]
     return Outcome(inbound_id=row.id, source=row.source, message_id=row.message_id, action=action,
@@ -430,13 +509,17 @@ def _dedupe_key(msg):
 
 
 def _claim_key(key, row, ticket_id=None, direction="in"):
-    """Insert the dedupe key; False if it is already there (this message was processed before)."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(MailMessageId(message_id=key, ticket_id=ticket_id, inbound_id=row.id, direction=direction))
-        return True
-    except IntegrityError:
-        return False
+    """Insert the dedupe key; False if it is already there (this message was processed before).
+
+    INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint (a concurrent process inserting
+    the same key makes this one wait for its commit, then find the key taken)."""
+    if dialect(db.session) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(MailMessageId).values(message_id=key, ticket_id=ticket_id, inbound_id=row.id, direction=direction,
+                                        created_at=utcnow()).on_conflict_do_nothing(index_elements=["message_id"])
+    return db.session.execute(stmt).rowcount == 1
 
 
 def ingest_parsed(row, msg, ctx, now, force_ticket=False):
@@ -446,9 +529,7 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
 
     if isinstance(msg, str):
         return _finish(row, None, "quarantined", error=msg, now=now)
-    row.message_id = (msg.message_id or "")[:500] or None
-    key = _dedupe_key(msg)
-    row.dedupe_key = key
+    key = _dedupe_key(msg)  # the row's message_id and dedupe_key are set by _finish (one UPDATE of the row)
     known = db.session.get(MailMessageId, key)
     if known is not None:
         ticket = db.session.get(Ticket, known.ticket_id) if known.ticket_id else None
@@ -560,8 +641,8 @@ def _after_message(row, msg, key, ticket, message, rule, kept, refused, automate
     message.inbound_id = row.id
     if original is not None:
         message.original_text, message.original_html = original
-    ids = db.session.get(MailMessageId, key)
-    ids.ticket_id, ids.message_row_id = ticket.id, message.id
+    db.session.execute(update(MailMessageId).where(MailMessageId.message_id == key)
+                       .values(ticket_id=ticket.id, message_row_id=message.id))
     if kept:
         stored = db.session.execute(select(Attachment).where(Attachment.message_id == message.id)
                                     .order_by(Attachment.id)).scalars().all()
@@ -601,7 +682,8 @@ def _create(row, msg, key, customer, decision, kept, refused, automated, mailbox
     ticket.cc_addresses = _cc_list(msg, ctx.own, customer) or None
     if msg.reply_to and msg.reply_to[0] != msg.from_addr:
         ticket.reply_to = msg.reply_to[0][:320]
-    message = db.session.execute(select(Message).where(Message.ticket_id == ticket.id)).scalars().first()
+    message = getattr(ticket, "first_message", None) or \
+        db.session.execute(select(Message).where(Message.ticket_id == ticket.id)).scalars().first()
     if not automated:
         _outbound("queue_acknowledgement", ticket.id)
     return _after_message(row, msg, key, ticket, message, decision.rule, kept, refused, automated, now, "created")

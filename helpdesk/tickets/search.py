@@ -24,18 +24,19 @@ def compose_document(number, subject, customer_name, emails, bodies):
     return "\n".join(p for p in parts if p)[:MAX_DOC]
 
 
-def document(session, ticket_id):
-    """The searchable text of one ticket."""
+def document(session, ticket_id, bodies=None):
+    """The searchable text of one ticket (`bodies`: its message texts, when the caller has them all)."""
     t = session.get(Ticket, ticket_id)
     cust = session.get(Customer, t.customer_id)
-    bodies = session.execute(select(Message.body_text).where(Message.ticket_id == ticket_id)).scalars()
+    if bodies is None:
+        bodies = session.execute(select(Message.body_text).where(Message.ticket_id == ticket_id)).scalars()
     return compose_document(t.number, t.subject, cust.name if cust else None,
                             [e.email for e in cust.emails] if cust else [], bodies)
 
 
-def reindex(session, ticket_id):
+def reindex(session, ticket_id, bodies=None):
     """Rebuild the search document of one ticket (call after its text changed)."""
-    doc = document(session, ticket_id)
+    doc = document(session, ticket_id, bodies)
     if dialect(session) == "postgresql":
         session.execute(text("UPDATE tickets SET search_vector = to_tsvector('simple', :doc) WHERE id = :id"),
                         {"doc": doc, "id": ticket_id})

@@ -174,21 +174,29 @@ def _store_attachments(ticket, message, files):
     return out
 
 
-def _add_message(ticket, *, kind, body_text, body_html, author_user_id=None, author_customer_id=None,
-                 channel=None, files=None, now):
+def _message_parts(body_text, body_html):
+    """(text, sanitised HTML) of a message as stored."""
     html = sanitize(body_html) if body_html else None
-    text = body_text if body_text else html_to_text(html)
+    return (body_text if body_text else html_to_text(html)), html
+
+
+def _add_message(ticket, *, kind, body_text, body_html, author_user_id=None, author_customer_id=None,
+                 channel=None, files=None, now, first=None):
+    """first: (text, html) of a new ticket's first message, whose count, activity and preview the
+    ticket row was inserted with (no second write of the ticket, no read of its messages)."""
+    text, html = first or _message_parts(body_text, body_html)
     msg = Message(ticket_id=ticket.id, kind=kind, author_user_id=author_user_id,
                   author_customer_id=author_customer_id, channel=channel, body_text=text or "",
                   body_html=html, created_at=now)
     db.session.add(msg)
     db.session.flush()
     _store_attachments(ticket, msg, files)
-    ticket.message_count = (ticket.message_count or 0) + 1
-    ticket.last_activity_at = now
-    if kind == "reply":
-        ticket.last_message_preview = preview(text)
-    search.reindex(db.session, ticket.id)
+    if first is None:
+        ticket.message_count = (ticket.message_count or 0) + 1
+        ticket.last_activity_at = now
+        if kind == "reply":
+            ticket.last_message_preview = preview(text)
+    search.reindex(db.session, ticket.id, bodies=[msg.body_text] if first is not None else None)
     return msg
 
 
@@ -220,15 +228,18 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
         user = get_user(actor_id)
         if not user.is_admin and queue_id not in queue_ids_of(user.id):
             raise Forbidden(_("You can only create tickets in your own queues."))
+    first = _message_parts(body_text, body_html)
     ticket = Ticket(number=next_number(), subject=subject[:300], channel=channel, status="new", priority=priority,
                     queue_id=queue_id, customer_id=customer.id, created_at=now, last_activity_at=now,
-                    last_customer_message_at=now, linked_ticket_id=linked_ticket_id)
+                    last_customer_message_at=now, linked_ticket_id=linked_ticket_id,
+                    message_count=1, last_message_preview=preview(first[0]))
     db.session.add(ticket)
     db.session.flush()
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
           actor_customer_id=None if actor_id else customer.id)
-    _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html, author_customer_id=customer.id,
-                 channel=channel, files=files, now=now)
+    ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
+                                        author_customer_id=customer.id, channel=channel, files=files, now=now,
+                                        first=first)
     if tags:
         _apply_tags(ticket, tags, actor_id, now)
     if assignee_id:
