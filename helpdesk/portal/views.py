@@ -193,8 +193,18 @@ def index():
 
 
 def _render_ticket(ticket, reply_form=None, token=None, status=200):
+    from ..mail.desk import message_views
+
     can_act = ticket.customer_id == (current_user.id if current_user.is_authenticated else None) or token
-    return render_template("portal/ticket.html", ticket=ticket, messages=services.public_thread(ticket.id),
+    messages = services.public_thread(ticket.id)
+
+    def attachment_url(att):
+        return url_for("portal.link_attachment", token=token, attachment_id=att.id) if token else \
+            url_for("portal.attachment", attachment_id=att.id)
+
+    # inline images of email (cid:) shown in place, as on the desk
+    views = message_views(messages, attachment_url)
+    return render_template("portal/ticket.html", ticket=ticket, messages=messages, views=views,
                            reply_form=reply_form or ReplyForm(), button=ButtonForm(), can_act=can_act,
                            token=token), status
 

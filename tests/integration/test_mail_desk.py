@@ -213,3 +213,20 @@ def test_email_parts_cost_no_query_per_message(app, client, world):
     few = statements_for_page()
     add(8)
     assert statements_for_page() == few
+
+
+def test_the_portal_shows_inline_images_in_place_too(app, world):
+    """The customer's own email, seen in the portal: cid: points at the portal's attachment URL."""
+    from tests.integration.test_portal import sign_in
+
+    t = world["ticket"]
+    msg, (logo, pdf) = email_message(t, body_html='<p>Logo:</p><img src="cid:logo@budi" alt="logo">',
+                                     files=[("logo.png", PNG, "logo@budi", True, CLEAN),
+                                            ("invoice.pdf", b"%PDF-1.4", None, False, CLEAN)])
+    portal = app.test_client()
+    sign_in(portal, world["customer"].id)
+    page = portal.get(f"/portal/tickets/{t.number}").get_data(as_text=True)
+    a = article(page, msg.id)
+    assert f'<img src="/portal/attachments/{logo.id}" alt="logo">' in a
+    assert f"/portal/attachments/{pdf.id}" in a and a.count(f"/portal/attachments/{logo.id}") == 1
+    assert portal.get(f"/portal/attachments/{logo.id}").data == PNG
