@@ -102,3 +102,22 @@ def test_kill_at_every_step_and_at_random_then_restart_ends_with_each_message_on
     assert len(customer_messages) == N_NEW + N_REPLIES == len(set(customer_messages))
     # and everything was flagged on the server, after the commit
     assert all(r"\Seen" in f for f in imap_user.flags("INBOX").values())
+
+
+def test_concurrent_fetchers_on_one_mailbox_process_each_message_once(app, crash_env, imap_user):
+    """Two `flask mail fetch --once` at the same time (two machines, or IDLE and the poll): the
+    database's unique keys decide who stores and who processes each message."""
+    messages = corpus()
+    imap_user.append_many("INBOX", [raw for raw, _mid in messages])
+    env = dict(crash_env, MAIL_FETCH_BATCH="25")
+    procs = [subprocess.Popen([sys.executable, "-m", "flask", "mail", "fetch", "--once"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _out, err in results]
+    db.session.rollback()
+    rows = db.session.execute(select(InboundMessage.message_id, InboundMessage.result)).all()
+    final = Counter(result for _mid, result in rows)
+    assert final["pending"] == 0 and final["quarantined"] == 0 and final["duplicate"] == 0
+    assert len(rows) == len(messages)  # each server message stored once, whoever fetched it
+    assert (final["created"], final["appended"], final["ignored"]) == (N_NEW, N_REPLIES, N_AUTO + N_BOUNCE)
+    assert db.session.scalar(select(func.count()).select_from(Ticket)) == N_NEW
