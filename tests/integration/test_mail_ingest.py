@@ -305,3 +305,19 @@ def test_any_bytes_end_as_a_result_or_a_quarantine_never_an_exception(app, queue
     assert row.result == out.action and row.processed_at is not None
     if out.action == "quarantined":
         assert row.error  # always with its reason
+
+
+def test_an_email_reply_follows_the_workflow_rules(app, queue, make):
+    agent = make.user(roles=["admin", "billing"], queues=[queue])
+    cust = make.customer(email="budi@pelanggan.co.id")
+    waiting = make.ticket(queue=queue, customer=cust, subject="Menunggu")
+    billing = make.ticket(queue=queue, customer=cust, subject="Tagihan")
+    ticket_services.change_status(waiting.id, agent.id, "pending_customer")
+    ticket_services.change_status(billing.id, agent.id, "pending_billing")
+    db.session.commit()
+    ingest(mail(subject=f"Re: [#{waiting.number}] Menunggu", body="Ini datanya."))
+    ingest(mail(subject=f"Re: [#{billing.number}] Tagihan", body="Sudah transfer."))
+    db.session.expire_all()
+    assert db.session.get(Ticket, waiting.id).status == "open"  # resumed
+    b = db.session.get(Ticket, billing.id)
+    assert b.status == "pending_billing" and b.customer_replied is True  # stays, flagged for Billing
