@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.web_latency import _ensure_pg_database, percentile  # noqa: E402
 from config import _normalise_db_url  # noqa: E402
 
 FIRST_TICKET_NUMBER = 1001  # a fresh database numbers tickets from here, in creation order
@@ -367,14 +368,7 @@ class MailFactory:
 def prepare_database(url, env):
     """Drop and recreate the PostgreSQL schema (like tests/conftest.py), then `flask db upgrade`."""
     if url.startswith("postgresql"):
-        from sqlalchemy.engine import make_url
-
-        name = make_url(url).database
-        admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        _ensure_pg_database(url)
         eng = create_engine(url)
         with eng.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -648,13 +642,6 @@ def _wait_idle_ready(env, mailbox_id, proc, timeout=30):
         elif time.perf_counter() > deadline - timeout + 4:
             return
         time.sleep(0.05)
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 # ---------------------------------------------------------------- main
