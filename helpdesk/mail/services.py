@@ -519,7 +519,8 @@ def _claim_key(key, row, ticket_id=None, direction="in"):
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(MailMessageId).values(message_id=key, ticket_id=ticket_id, inbound_id=row.id, direction=direction,
                                         created_at=utcnow()).on_conflict_do_nothing(index_elements=["message_id"])
-    return db.session.execute(stmt).rowcount == 1
+    # RETURNING, not rowcount: through the ORM session PostgreSQL's rowcount here is -1
+    return db.session.execute(stmt.returning(MailMessageId.message_id)).scalar() is not None
 
 
 def ingest_parsed(row, msg, ctx, now, force_ticket=False):
