@@ -369,9 +369,13 @@ def test_reply_opens_the_ticket_and_queues_the_mail_and_notes_stay_internal(app,
     assert list(kinds) == ["reply", "note", "reply"]
     att = db.session.execute(select(Attachment).where(Attachment.message_id == reply["id"])).scalar_one()
     assert att.size == 2 and att.content_type == "application/octet-stream"
-    mail_jobs = db.session.execute(select(OutboxJob.args).where(OutboxJob.func.like("%send_agent_reply"))
-                                   ).scalars().all()
-    assert len(mail_jobs) == 1 and reply["id"] in list(mail_jobs[0])  # the note sends no mail
+    from helpdesk.mail.models import OutboundMail
+
+    replies = db.session.execute(select(OutboundMail).where(OutboundMail.kind == "reply")).scalars().all()
+    assert [r.message_row_id for r in replies] == [reply["id"]]  # the note sends no mail
+    sends = db.session.execute(select(OutboxJob.args).where(OutboxJob.func == "helpdesk.mail.jobs.send_outbound")
+                               ).scalars().all()
+    assert [replies[0].id] in [list(a)[:1] for a in sends]
     r = api.post(f"/tickets/{t.number}/messages", json={"body": "Selesai", "status": "resolved"})
     assert r.status_code == 201
     db.session.expire_all()

@@ -541,8 +541,8 @@ def test_an_admin_sends_a_held_automatic_mail_anyway(app, make, client, auth):
     db.session.expire_all()
     row = db.session.get(OutboundMail, row.id)
     assert row.status == "queued"
-    assert db.session.execute(db.select(OutboxJob).where(OutboxJob.args == [row.id],
-                                                         OutboxJob.done_at.is_(None))).scalars().first()
+    waiting = db.session.execute(db.select(OutboxJob.args).where(OutboxJob.done_at.is_(None))).scalars().all()
+    assert [row.id] in [list(a)[:1] for a in waiting]
     ev = db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "held_mail_sent")).scalar_one()
     assert ev.actor_user_id == admin.id
     # a second click: not held any more
