@@ -75,19 +75,20 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
             start = services.last_uid(cfg.id, cfg.folder, status.uidvalidity)
             uids = conn.uids_after(start)
             batch = current_app.config.get("MAIL_FETCH_BATCH", 200)
-            # Pipelined: batch k+1 is fetched, stored (committed as pending) and handed to the parse
-            # pool before batch k is processed, so parsing runs on the other cores while this
-            # process writes. Each batch is flagged on the server only after its processing commit.
+            # Pipelined: batch k+1 is fetched and handed to the parse pool before batch k is stored
+            # and processed, so parsing runs on the other cores while this process writes. A batch
+            # is stored (committed as pending) just before it is processed, so that another
+            # fetcher never sees it pending for long (it would process later mail before earlier
+            # mail), and flagged on the server only after its processing commit.
             ahead = None
             for chunk in conn.fetch_raw(uids, batch=batch):
                 services.checkpoint("fetched")
-                ids = services.store_batch(cfg.id, cfg.folder, status.uidvalidity, chunk, now=utcnow())
-                job = services.start_parse(ids, pool) if ids else None
+                parsing = services.start_parse_fetched(chunk, pool)
                 if ahead is not None:
-                    outcomes += _process_stored(cfg, conn, pool, on_outcome, *ahead)
-                ahead = (ids, job)
+                    outcomes += _store_and_process(cfg, conn, pool, on_outcome, status, ahead)
+                ahead = parsing
             if ahead is not None:
-                outcomes += _process_stored(cfg, conn, pool, on_outcome, *ahead)
+                outcomes += _store_and_process(cfg, conn, pool, on_outcome, status, ahead)
         _record_success(cfg, utcnow())
     except Exception as exc:  # noqa: BLE001 - a failing mailbox never stops the others
         db.session.rollback()
@@ -98,8 +99,9 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
     return outcomes
 
 
-def _process_stored(cfg, conn, pool, on_outcome, ids, job):
-    got = services.process_pending(ids=ids, pool=pool, job=job) if ids else []
+def _store_and_process(cfg, conn, pool, on_outcome, status, parsing):
+    ids = services.store_batch(cfg.id, cfg.folder, status.uidvalidity, parsing.items, now=utcnow())
+    got = services.process_pending(ids=ids, pool=pool, job=parsing.job_for(ids)) if ids else []
     _emit(got, on_outcome)
     _server_done(cfg, conn)
     return got

@@ -315,6 +315,36 @@ class ParseJob:
         return self._parsed
 
 
+class FetchedParse:
+    """Fetched (uid, raw) items being parsed in the pool before they are stored (`start_parse_fetched`)."""
+
+    def __init__(self, items, result):
+        self.items, self._result = items, result
+
+    def job_for(self, ids):
+        """The ParseJob of the stored rows `ids` (a UID another fetcher stored first is not among them)."""
+        uid_of = dict(db.session.execute(select(InboundMessage.id, InboundMessage.uid)
+                                         .where(InboundMessage.id.in_(ids))).all())
+        pos = {uid: n for n, (uid, _raw) in enumerate(self.items)}
+        order = sorted(i for i in ids if uid_of.get(i) in pos)
+        at = [pos[uid_of[i]] for i in order]
+        return ParseJob(order, [self.items[n][1] for n in at], _Subset(self._result, at))
+
+
+class _Subset:
+    def __init__(self, result, positions):
+        self._result, self._positions = result, positions
+
+    def get(self):
+        every = self._result.get()
+        return [every[n] for n in self._positions]
+
+
+def start_parse_fetched(items, pool):
+    """Start parsing fetched [(uid, raw)] in the pool; returns a FetchedParse."""
+    return FetchedParse(items, pool.map_async([raw for _uid, raw in items]))
+
+
 def start_parse(ids, pool):
     """Load these pending rows' raw messages and start parsing them; returns a ParseJob."""
     rows = db.session.execute(select(InboundMessage.id, InboundMessage.raw_sha256)
