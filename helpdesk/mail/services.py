@@ -577,9 +577,10 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
     if verdict.kind == "spam" and not force_ticket:
         # No dedupe key yet: "make a ticket" reprocesses this row later.
         return _finish(row, msg, "ignored", reason="spam", error=verdict.reason, now=now)
-    if not msg.from_addr:
-        return _finish(row, msg, "quarantined", error="no usable sender address (From)", now=now)
-    if msg.from_addr in ctx.own:
+    if not msg.headers:
+        return _finish(row, msg, "quarantined", error="not an email message: no header fields", now=now)
+    sender = sender_of(msg)
+    if sender in ctx.own:
         _claim_key(key, row)
         return _finish(row, msg, "ignored", reason="own_mail", error="sent from one of our own addresses", now=now)
     if not _claim_key(key, row):  # a concurrent process or another mailbox got it first
@@ -590,7 +591,8 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
     automated = verdict.kind == "automated"
     mailbox = ctx.mailbox(row.mailbox_id)
     try:
-        customer, _created = customers.find_or_create(email=msg.from_addr, name=(msg.from_name or None))
+        customer = _unknown_sender() if sender is None else \
+            customers.find_or_create(email=sender, name=(msg.from_name or None))[0]
     except DomainError as exc:
         return _finish(row, msg, "quarantined", error=f"sender address not usable: {exc}", now=now)
 
@@ -607,6 +609,41 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         if ticket is not None:
             return _append(row, msg, key, ticket, customer, decision.rule, files, refused, automated, now)
     return _create(row, msg, key, customer, decision, files, refused, automated, mailbox, ctx, now)
+
+
+UNKNOWN_SENDER = "unknown-sender@invalid"  # the customer of mail with no usable sender address
+
+
+def sender_of(msg):
+    """Who wrote it: From; when From has no usable address (none, or one no mail system accepts,
+    such as a .local host), Reply-To, Sender, then Return-Path (as Zammad does). None when there is none: the ticket goes to the shared "unknown sender" customer
+    rather than to quarantine (nothing is lost; an agent can move it), and no mail goes back."""
+    from email.utils import getaddresses
+
+    candidates = ([msg.from_addr] if msg.from_addr else []) + list(msg.reply_to or ())
+    for name in ("Sender", "Return-Path"):
+        candidates += [addr for _n, addr in getaddresses(msg.header_all(name) or [])]
+    for cand in candidates:
+        try:
+            return customers.clean_email(cand)
+        except DomainError:
+            continue
+    return None
+
+
+def _unknown_sender():
+    from ..customers.models import Customer
+
+    row = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == UNKNOWN_SENDER)).scalar_one_or_none()
+    if row is not None:
+        return row.customer
+    cust = Customer(name="Unknown sender", kind="b2c")
+    db.session.add(cust)
+    db.session.flush()
+    db.session.add(CustomerEmail(customer_id=cust.id, email=UNKNOWN_SENDER, is_primary=True))
+    db.session.flush()
+    db.session.refresh(cust)
+    return cust
 
 
 def _find_by_message_ids(ids):
@@ -640,8 +677,7 @@ def _ticket_by_number(number):
 def _ticket_from_token(value):
     from . import tokens
 
-    secret = current_app.config["SECRET_KEY"]
-    return tokens.ticket_from_message_id(value, secret) or tokens.ticket_from_address(value, secret)
+    return tokens.ticket_from_token(value, current_app.config["SECRET_KEY"])
 
 
 def _split_attachments(msg):
@@ -680,13 +716,12 @@ def _after_message(row, msg, key, ticket, message, rule, kept, refused, automate
         for att, src in zip(stored, kept):
             att.content_id = (src.content_id or "")[:255] or None
             att.inline = bool(src.inline)
-        _scan(stored)
     if refused:
         tickets.audit(ticket.id, None, "attachment_refused", None, ", ".join(f for f, _ in refused)[:300],
                       note="; ".join(f"{f}: {r}" for f, r in refused))
-        if not automated:
-            _outbound("queue_refused_files", ticket.id, msg.reply_to[0] if msg.reply_to else msg.from_addr,
-                      refused)
+        to = msg.reply_to[0] if msg.reply_to else msg.from_addr
+        if not automated and to:
+            _outbound("queue_refused_files", ticket.id, to, refused)
     return _finish(row, msg, action, ticket=ticket, rule=rule, message_row=message, now=now)
 
 
@@ -715,7 +750,7 @@ def _create(row, msg, key, customer, decision, kept, refused, automated, mailbox
         ticket.reply_to = msg.reply_to[0][:320]
     message = getattr(ticket, "first_message", None) or \
         db.session.execute(select(Message).where(Message.ticket_id == ticket.id)).scalars().first()
-    if not automated:
+    if not automated and customer.primary_email != UNKNOWN_SENDER:
         _outbound("queue_acknowledgement", ticket.id)
     return _after_message(row, msg, key, ticket, message, decision.rule, kept, refused, automated, now, "created")
 
@@ -750,8 +785,8 @@ def _append(row, msg, key, ticket, customer, rule, kept, refused, automated, now
         now=now, author_customer_id=customer.id if customer.id != owner else None)
     if customer.id != owner:
         cc = list(ticket.cc_addresses or [])
-        if msg.from_addr not in cc:
-            ticket.cc_addresses = cc + [msg.from_addr]
+        if customer.primary_email not in cc:
+            ticket.cc_addresses = cc + [customer.primary_email]
     if new_ticket.id != ticket.id:  # a reply to a closed ticket opened a linked one
         new_ticket.mailbox_id = ticket.mailbox_id
         new_ticket.automated_sender = automated
@@ -789,6 +824,11 @@ def _own_bounce(row, msg, key, verdict, now):
                        message_row=note, now=now)
     _claim_key(key, row)
     return _finish(row, msg, "ignored", reason="bounce", error=verdict.reason, now=now)
+
+
+def scan_attachments(stored):
+    """Scan new attachments (any channel) when a ClamAV daemon is configured; see _scan."""
+    _scan(stored)
 
 
 def _scan(stored):

@@ -171,6 +171,10 @@ def _store_attachments(ticket, message, files):
                          content_type=(content_type or "application/octet-stream")[:127])
         db.session.add(att)
         out.append(att)
+    if out:  # virus scanning before agents can open them, when a ClamAV daemon is configured
+        from ..mail.services import scan_attachments
+
+        scan_attachments(out)
     return out
 
 
