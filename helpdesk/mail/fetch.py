@@ -80,15 +80,21 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
             # is stored (committed as pending) just before it is processed, so that another
             # fetcher never sees it pending for long (it would process later mail before earlier
             # mail), and flagged on the server only after its processing commit.
-            ahead = None
+            # A batch that another fetcher stored first means it is working this folder right now
+            # (IDLE and the poll, or two machines): leave the rest to it, so that mail is processed
+            # in order (a reply after the message it answers), and pick up anything left next time.
+            ahead, overtaken = None, False
             for chunk in conn.fetch_raw(uids, batch=batch):
                 services.checkpoint("fetched")
                 parsing = services.start_parse_fetched(chunk, pool)
                 if ahead is not None:
-                    outcomes += _store_and_process(cfg, conn, pool, on_outcome, status, ahead)
+                    got, overtaken = _store_and_process(cfg, conn, pool, on_outcome, status, ahead)
+                    outcomes += got
+                    if overtaken:
+                        break
                 ahead = parsing
-            if ahead is not None:
-                outcomes += _store_and_process(cfg, conn, pool, on_outcome, status, ahead)
+            if ahead is not None and not overtaken:
+                outcomes += _store_and_process(cfg, conn, pool, on_outcome, status, ahead)[0]
         _record_success(cfg, utcnow())
     except Exception as exc:  # noqa: BLE001 - a failing mailbox never stops the others
         db.session.rollback()
@@ -100,11 +106,13 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
 
 
 def _store_and_process(cfg, conn, pool, on_outcome, status, parsing):
+    """Store a fetched batch and process it. Returns (outcomes, overtaken: another fetcher had
+    stored some of these messages already)."""
     ids = services.store_batch(cfg.id, cfg.folder, status.uidvalidity, parsing.items, now=utcnow())
     got = services.process_pending(ids=ids, pool=pool, job=parsing.job_for(ids)) if ids else []
     _emit(got, on_outcome)
     _server_done(cfg, conn)
-    return got
+    return got, len(ids) < len(parsing.items)
 
 
 def _emit(outcomes, on_outcome):

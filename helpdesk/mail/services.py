@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import jobs
 from ..dbutil import dialect
@@ -187,24 +187,34 @@ def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
                      "uid": uid, "raw_sha256": sha, "size": len(raw), "result": "pending",
                      "source": f"imap:{mailbox_id or 'default'}/{folder}/{uidvalidity}/{uid}"})
     checkpoint("stored_raw")
-    uids = [r["uid"] for r in rows]
-    existing = set(db.session.execute(
-        select(InboundMessage.uid).where(_same_mailbox(mailbox_id), InboundMessage.folder == folder,
-                                         InboundMessage.uidvalidity == uidvalidity,
-                                         InboundMessage.uid.in_(uids))).scalars())
-    fresh = [r for r in rows if r["uid"] not in existing]
+    if mailbox_id is None:  # the environment mailbox: NULLs never conflict, so look first
+        uids = [r["uid"] for r in rows]
+        existing = set(db.session.execute(
+            select(InboundMessage.uid).where(_same_mailbox(mailbox_id), InboundMessage.folder == folder,
+                                             InboundMessage.uidvalidity == uidvalidity,
+                                             InboundMessage.uid.in_(uids))).scalars())
+        rows = [r for r in rows if r["uid"] not in existing]
     ids = []
-    for r in fresh:
-        try:
-            with db.session.begin_nested():
-                row = InboundMessage(**r)
-                db.session.add(row)
-            ids.append(row.id)
-        except IntegrityError:  # a concurrent fetcher stored it first
-            continue
+    if rows:
+        # One statement: a UID a concurrent fetcher stored first is skipped by the unique key. (Not a
+        # savepoint per row: with pysqlite a SAVEPOINT that opens the transaction commits on RELEASE,
+        # so two fetchers' rows would interleave.)
+        insert = _dialect_insert()
+        ids = list(db.session.execute(
+            insert(InboundMessage).values(rows)
+            .on_conflict_do_nothing(index_elements=["mailbox_id", "folder", "uidvalidity", "uid"])
+            .returning(InboundMessage.id)).scalars())
     _advance(mailbox_id, folder, uidvalidity, max(uid for uid, _ in items), now)
     db.session.commit()
-    return ids
+    return sorted(ids)
+
+
+def _dialect_insert():
+    if dialect(db.session) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def save_raws(raws):
@@ -453,6 +463,9 @@ def process_pending(ids=None, batch=None, pool=None, now=None, job=None):
     return out
 
 
+CONFLICT_RETRIES = 3
+
+
 def _process_chunk(ids, pool, now, job):
     rows = db.session.execute(select(InboundMessage).where(InboundMessage.id.in_(ids))
                               .order_by(InboundMessage.id)).scalars().all()
@@ -474,13 +487,26 @@ def _process_chunk(ids, pool, now, job):
         raw, msg = done[row.id]
         if raw is None:
             msg = "raw message file is missing from RAW_MAIL_DIR"
-        try:
-            with db.session.begin_nested():
-                outcome = ingest_parsed(row, msg, ctx, now=now or utcnow())
-        except Exception as exc:  # noqa: BLE001 - one broken message never stops the others
-            log.exception("inbound %s: processing failed", row.id)
-            db.session.expire(row)
-            outcome = _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                with db.session.begin_nested():
+                    outcome = ingest_parsed(row, msg, ctx, now=now or utcnow())
+                break
+            except (IntegrityError, OperationalError) as exc:
+                # A concurrent process committed the same customer, counter row or key first (or a
+                # deadlock was broken): that is not this message's fault. Its savepoint is rolled
+                # back; try again, now seeing the other process's rows.
+                db.session.expire(row)
+                if attempt < CONFLICT_RETRIES:
+                    log.info("inbound %s: concurrent write (%s), retrying", row.id, type(exc).__name__)
+                    continue
+                log.exception("inbound %s: processing failed", row.id)
+                outcome = _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
+            except Exception as exc:  # noqa: BLE001 - one broken message never stops the others
+                log.exception("inbound %s: processing failed", row.id)
+                db.session.expire(row)
+                outcome = _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
+                break
         outcomes.append(outcome)
     checkpoint("before_commit")
     db.session.commit()
