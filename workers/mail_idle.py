@@ -48,6 +48,24 @@ def _drain(app, name):
             db.session.remove()
 
 
+def _catch_up(app, name, cfg, conn, rounds=5):
+    """Re-select the folder; while it holds mail newer than what is stored (it arrived during the
+    drain, when this connection was not idling), drain again."""
+    from helpdesk.extensions import db
+    from helpdesk.mail import services
+
+    for _ in range(rounds):
+        status = conn.select(cfg.folder)
+        with app.app_context():
+            try:
+                stored = services.last_uid(cfg.id, cfg.folder, status.uidvalidity)
+            finally:
+                db.session.remove()
+        if status.uidnext - 1 <= stored:
+            return
+        _drain(app, name)
+
+
 def watch(app, name, stop):
     """IDLE loop for one mailbox, until `stop` is set. Returns False if the server has no IDLE."""
     from helpdesk.mail import fetch, services
@@ -64,13 +82,13 @@ def watch(app, name, stop):
                 if not conn.supports_idle():
                     log.info("mailbox %s: no IDLE; the rq cron poll fetches it", name)
                     return False
-                conn.select(cfg.folder)
+                _catch_up(app, name, cfg, conn)
                 while not stop.is_set():
                     with app.app_context():
                         _heartbeat(cfg)
                     if conn.idle_wait(min(IDLE_SECONDS, 30)):
                         _drain(app, name)
-                        conn.select(cfg.folder)
+                        _catch_up(app, name, cfg, conn)
         except Exception:  # noqa: BLE001 - reconnect after any failure; the poll covers the gap
             log.exception("mailbox %s: IDLE loop failed; reconnecting in %ss", name, RECONNECT_SECONDS)
             stop.wait(RECONNECT_SECONDS)

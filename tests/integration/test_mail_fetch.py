@@ -147,3 +147,28 @@ def test_idle_turns_a_new_mail_into_a_ticket_within_seconds(app, queue, imap_use
         worker.join(timeout=15)
     assert ticket is not None and elapsed < 5, elapsed
     assert db.session.execute(select(func.count()).select_from(Message)).scalar() == 1
+
+
+def test_idle_catches_mail_that_arrives_while_it_is_draining(app, queue, imap_user):
+    """A burst: later mails land while the worker is busy with the first (not idling then)."""
+    from workers.mail_idle import run_idle
+
+    make_mailbox(app, imap_user, queue)
+    stop = threading.Event()
+    worker = threading.Thread(target=run_idle, kwargs={"app": app, "stop": stop}, daemon=True)
+    worker.start()
+    try:
+        time.sleep(1.5)
+        for i in range(12):
+            imap_user.append("INBOX", mail(subject=f"Burst {i}", message_id=f"<burst{i}@x>"))
+            time.sleep(0.05)
+        sent = time.monotonic()
+        n = 0
+        while time.monotonic() - sent < 8 and n < 12:
+            time.sleep(0.2)
+            db.session.rollback()
+            n = db.session.scalar(select(func.count()).select_from(Ticket))
+    finally:
+        stop.set()
+        worker.join(timeout=15)
+    assert n == 12
