@@ -46,13 +46,20 @@ def find_or_create(*, email, name=None, phone=None, kind="b2c", language=None):
         if phone and not cust.phone:
             cust.phone = clean_phone(phone)
         return cust, False
-    return create_customer(name=name or email.split("@")[0], emails=[email], phone=phone, kind=kind,
-                           language=language), True
+    return _create_customer(name=name or email.split("@")[0], emails=[email], phone=phone, kind=kind,
+                            language=language, checked=True), True
 
 
 def create_customer(*, name, emails, phone=None, kind="b2c", language=None, support_tier="standard",
                     npwp=None, organisation_id=None):
     """A new customer with one or more addresses (the first is primary)."""
+    return _create_customer(name=name, emails=emails, phone=phone, kind=kind, language=language,
+                            support_tier=support_tier, npwp=npwp, organisation_id=organisation_id)
+
+
+def _create_customer(*, name, emails, phone=None, kind="b2c", language=None, support_tier="standard",
+                     npwp=None, organisation_id=None, checked=False):
+    """create_customer(); `checked`: the (single) address is already clean and owned by nobody."""
     name = (name or "").strip()
     if not name:
         raise DomainError(_("A name is required."), field="name")
@@ -62,23 +69,23 @@ def create_customer(*, name, emails, phone=None, kind="b2c", language=None, supp
         raise DomainError(_("Unknown language."), field="language")
     clean = []
     for raw in emails:
-        e = clean_email(raw)
+        e = raw if checked else clean_email(raw)
         if e not in clean:
             clean.append(e)
     if not clean:
         raise DomainError(_("At least one email address is required."), field="email")
-    for e in clean:
+    for e in ([] if checked else clean):
         if find_by_email(e) is not None:
             raise DomainError(_("%(email)s already belongs to another customer.", email=e), field="email")
     cust = Customer(name=name[:200], phone=clean_phone(phone), kind=kind, language=language or None,
                     support_tier=support_tier or "standard", npwp=(npwp or None) if kind == "b2b" else None,
                     organisation_id=organisation_id)
+    # The addresses through the relationship: one flush inserts the customer and its addresses, and
+    # cust.emails is already the loaded collection (in id order), so no refresh is needed.
+    for i, e in enumerate(clean):
+        CustomerEmail(customer=cust, email=e, is_primary=(i == 0))
     db.session.add(cust)
     db.session.flush()
-    for i, e in enumerate(clean):
-        db.session.add(CustomerEmail(customer_id=cust.id, email=e, is_primary=(i == 0)))
-    db.session.flush()
-    db.session.refresh(cust)
     return cust
 
 
