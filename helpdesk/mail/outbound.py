@@ -27,7 +27,7 @@ from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, cast, or_, select, union_all
 
 from .. import jobs
 from ..auth.models import User, UserRole
@@ -162,18 +162,19 @@ def thread_ids(ticket_id, limit=200, before=None):
             if mid and not mid.startswith("hash:") and (mid not in found or created < found[mid]):
                 found[mid] = created
 
-    add(db.session.execute(
-        select(MailMessageId.created_at, MailMessageId.message_id)
+    # The three sources in one statement (each with its own newest-first limit).
+    parts = [
+        select(MailMessageId.created_at.label("created"), MailMessageId.message_id.label("mid"))
         .where(MailMessageId.ticket_id.in_(ids), MailMessageId.direction == "in")
-        .order_by(MailMessageId.created_at.desc()).limit(limit)).all())
-    add(db.session.execute(
-        select(Message.created_at, Message.email_message_id)
+        .order_by(MailMessageId.created_at.desc()).limit(limit).subquery(),
+        select(Message.created_at.label("created"), Message.email_message_id.label("mid"))
         .where(Message.ticket_id.in_(ids), Message.email_message_id.is_not(None), Message.kind == "reply")
-        .order_by(Message.id.desc()).limit(limit)).all())
-    add(db.session.execute(
-        select(OutboundMail.created_at, OutboundMail.message_id)
+        .order_by(Message.id.desc()).limit(limit).subquery(),
+        select(OutboundMail.created_at.label("created"), OutboundMail.message_id.label("mid"))
         .where(OutboundMail.ticket_id.in_(ids), OutboundMail.user_id.is_(None), OutboundMail.status != "held")
-        .order_by(OutboundMail.id.desc()).limit(limit)).all())
+        .order_by(OutboundMail.id.desc()).limit(limit).subquery(),
+    ]
+    add(db.session.execute(union_all(*(select(p.c.created, p.c.mid) for p in parts))).all())
     return [mid for mid, created in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
             if before is None or created <= before]
 
@@ -399,9 +400,12 @@ def queue_new_ticket_notifications(ticket_id, now=None):
     ticket = _ticket(ticket_id)
     if ticket is None:
         return []
+    members = _queue_members(ticket.queue_id)
+    if not members:  # nobody to tell: no need to look up the first message
+        return []
     first = db.session.execute(select(Message.id).where(Message.ticket_id == ticket.id)
                                .order_by(Message.id).limit(1)).scalar_one_or_none()
-    return _notify("notify_new", ticket, _queue_members(ticket.queue_id), message_row_id=first, now=now)
+    return _notify("notify_new", ticket, members, message_row_id=first, now=now)
 
 
 def queue_customer_reply_notifications(message_id, now=None):
