@@ -57,6 +57,17 @@ def ticket_count(ticket_id, now=None):
     )
 
 
+def _both_counts(recipient, ticket_id, now):
+    """(address_count, ticket_count) in one statement."""
+    return tuple(db.session.execute(select(
+        select(func.count()).select_from(AutoMailLog)
+        .where(AutoMailLog.recipient == recipient.strip().lower(), AutoMailLog.sent_at > now - WINDOW)
+        .scalar_subquery(),
+        select(func.count()).select_from(AutoMailLog)
+        .where(AutoMailLog.ticket_id == ticket_id, AutoMailLog.sent_at > now - WINDOW)
+        .scalar_subquery())).one())
+
+
 def allow(recipients, ticket_id=None, now=None, *, internal=False):
     """May an automatic mail to `recipients` (about `ticket_id`) go out now?
 
@@ -68,12 +79,17 @@ def allow(recipients, ticket_id=None, now=None, *, internal=False):
     cfg = current_app.config
     per_address = cfg.get("MAIL_BUDGET_PER_ADDRESS_HOUR", 10)
     per_ticket = cfg.get("MAIL_BUDGET_PER_TICKET_HOUR", 20)
-    for rcpt in _norm(recipients):
-        n = address_count(rcpt, now)
+    rcpts = _norm(recipients)
+    ticket_n = None
+    for rcpt in rcpts:
+        if len(rcpts) == 1 and ticket_id is not None and not internal:
+            n, ticket_n = _both_counts(rcpt, ticket_id, now)  # the common case: one round trip
+        else:
+            n = address_count(rcpt, now)
         if n >= per_address:
             return False, f"budget: {n} automatic mails to {rcpt} in the last hour (limit {per_address})"
     if ticket_id is not None and not internal:
-        n = ticket_count(ticket_id, now)
+        n = ticket_count(ticket_id, now) if ticket_n is None else ticket_n
         if n + len(_norm(recipients)) > per_ticket:
             return False, f"budget: {n} automatic mails about ticket id {ticket_id} in the last hour (limit {per_ticket})"
     return True, None
