@@ -170,7 +170,7 @@ class Supervisor:
         for email, name, roles, _queue in DEMO_AGENTS:
             say(f"    {email:24} {name:20} {', '.join(roles)}")
         say(f"Jobs: one RQ worker (queues mail, sla, default, with scheduler) and one rq cron, on {self.redis_url}")
-        say("Mail: the IDLE worker fetches configured mailboxes (admin → Mailboxes, or IMAP_HOST) as mail arrives")
+        say("Mail: the IDLE worker fetches configured mailboxes (Admin → Email → Mailboxes, or IMAP_HOST) as mail arrives")
         if self.child_env().get("MAIL_SUPPRESS_SEND") == "1" and "MAIL_SERVER" not in os.environ:
             say("Outgoing mail is not sent (MAIL_SUPPRESS_SEND=1); set MAIL_SERVER to send it.")
         say(f"Data: {self.instance}. Press Ctrl-C to stop.")
