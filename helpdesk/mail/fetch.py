@@ -226,17 +226,26 @@ def fetch_all(name=None, on_outcome=None, skip_idle=False, errors=None, use_lock
     return outcomes
 
 
-def cron_poll():
-    """`rq cron`, every minute: fetch mailboxes that no IDLE worker is holding."""
+ORPHAN_AFTER = timedelta(minutes=2)  # a live fetcher processes what it stored within seconds
+
+
+def cron_poll(now=None):
+    """`rq cron`, every minute: fetch mailboxes that no IDLE worker is holding, then process any
+    message stored but left pending for a while (a killed import, a mailbox since deleted)."""
     from ..jobs import app_context
 
     with app_context():
         try:
-            return len(fetch_all(skip_idle=True, use_lock=True))
+            n = len(fetch_all(skip_idle=True, use_lock=True))
+            return n + len(process_orphans(now))
         finally:
             db.session.remove()
 
 
-def job_process_pending():
-    """Process any pending inbound rows (after a crash, or rows imported without processing)."""
-    return len(services.process_pending())
+def process_orphans(now=None):
+    """Pending inbound rows older than ORPHAN_AFTER, processed (the claim makes a race harmless)."""
+    cutoff = (now or utcnow()) - ORPHAN_AFTER
+    ids = list(db.session.execute(select(InboundMessage.id).where(
+        InboundMessage.result == "pending", InboundMessage.received_at < cutoff).order_by(InboundMessage.id)
+        .limit(10000)).scalars())
+    return services.process_pending(ids=ids, pool=services.ParsePool(workers=1)) if ids else []

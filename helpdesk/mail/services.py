@@ -29,7 +29,6 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .. import jobs
 from ..dbutil import dialect
 from ..customers import services as customers
 from ..customers.models import CustomerEmail
@@ -933,6 +932,3 @@ def test_connection(mailbox_id):
     except Exception as exc:  # noqa: BLE001 - shown to the admin
         return False, f"{type(exc).__name__}: {exc}"
 
-
-def enqueue_reprocess_all_pending():
-    jobs.enqueue("helpdesk.mail.fetch.job_process_pending", queue="mail")

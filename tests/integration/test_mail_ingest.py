@@ -321,3 +321,20 @@ def test_an_email_reply_follows_the_workflow_rules(app, queue, make):
     assert db.session.get(Ticket, waiting.id).status == "open"  # resumed
     b = db.session.get(Ticket, billing.id)
     assert b.status == "pending_billing" and b.customer_replied is True  # stays, flagged for Billing
+
+
+def test_the_poll_processes_messages_left_pending_by_a_dead_process(app, queue):
+    """A killed `flask mail import` leaves stored, pending rows: the minute poll finishes them."""
+    from datetime import timedelta
+
+    from helpdesk.mail import fetch
+    from helpdesk.timeutil import utcnow
+
+    old = services.store_file(mail(subject="Ditinggal", message_id="<orphan@x>"), "import",
+                              now=utcnow() - timedelta(minutes=10))
+    fresh = services.store_file(mail(subject="Baru saja", message_id="<fresh@x>"), "import")
+    db.session.commit()
+    assert fetch.cron_poll() == 1  # no mailbox to fetch; the old pending row is processed
+    db.session.expire_all()
+    assert db.session.get(InboundMessage, old).result == "created"
+    assert db.session.get(InboundMessage, fresh).result == "pending"  # maybe still in a live process's hands
