@@ -11,6 +11,8 @@ from pathlib import Path
 
 from flask import current_app
 
+from ..tickets.storage import write_once
+
 
 def root():
     return Path(current_app.config["RAW_MAIL_DIR"])
@@ -24,21 +26,33 @@ def path_for(sha256, base=None):
 def save(data, base=None):
     """Store bytes durably (idempotent); return their SHA-256."""
     digest = hashlib.sha256(data).hexdigest()
-    target = path_for(digest, base)
-    if not target.exists():
+    write_once(path_for(digest, base), data, sync_dir=True)
+    return digest
+
+
+def save_many(raws):
+    """`save` for a batch: the same files, made durable with two syncs per batch instead of two
+    fsyncs per file. New files are written under temporary names and synced, then renamed into
+    place and synced again, so a file at its final name is always complete.
+    Returns the SHA-256s in order; the caller commits only after this returns."""
+    digests, fresh = [], {}
+    for data in raws:
+        digest = hashlib.sha256(data).hexdigest()
+        digests.append(digest)
+        target = path_for(digest)
+        if digest in fresh or target.exists():
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return digest
+        fresh[digest] = (tmp, target)
+    if fresh:
+        os.sync()  # the contents
+        for tmp, target in fresh.values():
+            os.replace(tmp, target)
+        os.sync()  # the names
+    return digests
 
 
 def load(sha256, base=None):

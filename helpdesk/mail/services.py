@@ -17,12 +17,10 @@ The pipeline, for a batch of messages from one mailbox folder:
 A kill at any point leaves either nothing committed (the batch is fetched again) or pending rows
 (processed on the next run), never a second ticket.
 """
-import hashlib
 import json
 import logging
 import os
 import signal
-import tempfile
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -181,7 +179,7 @@ def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
     if not items:
         return []
     rows = []
-    for (uid, raw), sha in zip(items, save_raws([raw for _uid, raw in items])):
+    for (uid, raw), sha in zip(items, rawstore.save_many([raw for _uid, raw in items])):
         rows.append({"received_at": now, "mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity,
                      "uid": uid, "raw_sha256": sha, "size": len(raw), "result": "pending",
                      "source": f"imap:{mailbox_id or 'default'}/{folder}/{uidvalidity}/{uid}"})
@@ -214,31 +212,6 @@ def _dialect_insert():
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
-
-
-def save_raws(raws):
-    """rawstore.save for a batch: the same files, made durable with two syncs per batch instead of
-    two fsyncs per file. New files are written under temporary names and synced, then renamed into
-    place and synced again, so a file at its final name is always complete (as with rawstore.save).
-    Returns the SHA-256s in order; the caller commits only after this returns."""
-    digests, fresh = [], {}
-    for data in raws:
-        digest = hashlib.sha256(data).hexdigest()
-        digests.append(digest)
-        target = rawstore.path_for(digest)
-        if digest in fresh or target.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        fresh[digest] = (tmp, target)
-    if fresh:
-        os.sync()  # the contents
-        for tmp, target in fresh.values():
-            os.replace(tmp, target)
-        os.sync()  # the names
-    return digests
 
 
 def _same_mailbox(mailbox_id):
@@ -626,7 +599,6 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         ticket_from_token=_ticket_from_token,
         plus_addressing=bool(mailbox and mailbox.plus_addressing))
     files, refused = _split_attachments(msg)
-    body_text, body_html = msg.body_text or "", msg.body_html
     if decision.ticket_id:
         ticket = db.session.get(Ticket, decision.ticket_id)
         while ticket is not None and ticket.merged_into_id:

@@ -7,7 +7,6 @@ the point is that what the parser yields is what ends up on the ticket, for ever
 import hashlib
 from collections import Counter
 
-import pytest
 from sqlalchemy import delete, select
 
 from helpdesk.customers import services as customers
@@ -21,14 +20,6 @@ from tests.mailgen import mail
 from tests.unit.test_corpora_parse import ZAMMAD_ALLOW
 
 pytestmark = cu.needs_corpora
-
-
-@pytest.fixture
-def queue(app, make):
-    app.config["MAIL_DEFAULT_SENDER"] = "support@helpdesk.test"
-    q = make.queue(slug="customer-support", name="Customer Support")
-    db.session.commit()
-    return q
 
 
 def ingest_all(paths):

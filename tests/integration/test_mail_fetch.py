@@ -4,7 +4,6 @@ import json
 import threading
 import time
 
-import pytest
 from sqlalchemy import func, select
 
 from helpdesk.extensions import db
@@ -25,14 +24,6 @@ def make_mailbox(app, user, queue, **kw):
     db.session.add(mb)
     db.session.commit()
     return mb
-
-
-@pytest.fixture
-def queue(app, make):
-    app.config["MAIL_DEFAULT_SENDER"] = "support@helpdesk.test"
-    q = make.queue(slug="customer-support", name="Customer Support")
-    db.session.commit()
-    return q
 
 
 def run_fetch(app, *args):

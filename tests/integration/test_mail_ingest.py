@@ -1,7 +1,6 @@
 """The inbound pipeline from raw bytes: tickets, replies, ignores, duplicates and quarantine."""
 import json
 
-import pytest
 from sqlalchemy import func, select
 
 from helpdesk.customers.models import CustomerEmail
@@ -19,14 +18,6 @@ def ingest(raw, mailbox_id=None, source="test"):
     db.session.commit()
     [outcome] = services.process_pending(ids=[rid])
     return outcome
-
-
-@pytest.fixture
-def queue(app, make):
-    app.config["MAIL_DEFAULT_SENDER"] = "support@helpdesk.test"  # our address: never a customer or a Cc
-    q = make.queue(slug="customer-support", name="Customer Support")
-    db.session.commit()
-    return q
 
 
 def tickets_count():
