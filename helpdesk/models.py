@@ -5,6 +5,9 @@ from .jobs import OutboxJob  # noqa: F401
 from .mail.models import (  # noqa: F401
     AutoMailLog, InboundMessage, Mailbox, MailboxFolderState, MailMessageId, OutboundMail, SenderBlock,
 )
+from .sla.models import (  # noqa: F401
+    BusinessCalendar, CalendarDay, CsatResponse, Notification, SlaAlert, SlaClock, SlaPolicy, SlaRule, SweepRun,
+)
 from .tickets.models import (  # noqa: F401
     Attachment, AuditEvent, CannedResponse, Counter, Message, Queue, QueueMember, Tag, Ticket, TicketCount,
 )

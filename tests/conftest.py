@@ -104,6 +104,12 @@ def _truncate(app):
                 conn.execute(text("DELETE FROM sqlite_sequence")) if conn.execute(
                     text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
             conn.execute(text("INSERT INTO counters (name, value) VALUES ('ticket', 1000)"))
+        # As after `flask db upgrade`: the office calendar and the default SLA policy.
+        from helpdesk.sla.services import ensure_default
+
+        ensure_default()
+        db.session.commit()
+        db.session.remove()
 
 
 class EnglishBrowserClient(FlaskClient):

@@ -112,6 +112,14 @@ class Ticket(db.Model):
     # server default only (no Python default): the bulk loader's INSERT lists only the columns it fills
     automated_sender = db.Column(db.Boolean, nullable=False, server_default=db.false())
     search_vector = db.Column(SearchVector)
+    # SLA (helpdesk/sla): the policy chosen at creation, the resolution cycle (a reopen starts the
+    # next), and the running deadlines, NULL when stopped or paused; next_sla_due is the earliest.
+    sla_policy_id = db.Column(db.Integer, db.ForeignKey("sla_policies.id", ondelete="SET NULL"))
+    sla_cycle = db.Column(db.Integer, nullable=False, server_default="1")
+    first_response_due = db.Column(db.DateTime)
+    next_response_due = db.Column(db.DateTime)
+    resolution_due = db.Column(db.DateTime)
+    next_sla_due = db.Column(db.DateTime)
 
     queue = db.relationship("Queue")
     assignee = db.relationship("User", foreign_keys=[assignee_id])
@@ -155,6 +163,13 @@ class Ticket(db.Model):
         Index("ix_tickets_linked_ticket", "linked_ticket_id", sqlite_where=text("linked_ticket_id IS NOT NULL"),
               postgresql_where=text("linked_ticket_id IS NOT NULL")),
         Index("ix_tickets_status_resolved", "status", "resolved_at"),
+        # "Due soonest" views: open tickets with a running SLA clock, per queue and overall.
+        Index("ix_tickets_open_queue_sla", "queue_id", "next_sla_due", "id",
+              sqlite_where=text(OPEN_PREDICATE + " AND next_sla_due IS NOT NULL"),
+              postgresql_where=text(OPEN_PREDICATE + " AND next_sla_due IS NOT NULL")),
+        Index("ix_tickets_open_sla", "next_sla_due", "id",
+              sqlite_where=text(OPEN_PREDICATE + " AND next_sla_due IS NOT NULL"),
+              postgresql_where=text(OPEN_PREDICATE + " AND next_sla_due IS NOT NULL")),
     )
 
     @property

@@ -15,6 +15,7 @@ from ..customers.models import Customer
 from ..errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from ..extensions import db
 from ..mail import outbound as mail_outbound
+from ..sla import services as sla
 from ..timeutil import utcnow
 from . import search, states, storage
 from .html import html_to_text, preview, sanitize
@@ -129,6 +130,7 @@ def _set_status(ticket, new, actor_id, now, actor_customer_id=None, note=None):
         ticket.customer_replied = False
     ticket.last_activity_at = now
     audit(ticket.id, actor_id, "status", old, new, note=note, actor_customer_id=actor_customer_id)
+    sla.on_status(ticket, old, new, now)
 
 
 def _status_name(status):
@@ -241,6 +243,7 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     db.session.flush()
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
           actor_customer_id=None if actor_id else customer.id)
+    sla.on_created(ticket, now, customer)
     ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
                                         author_customer_id=customer.id, channel=channel, files=files, now=now,
                                         first=first)
@@ -299,6 +302,7 @@ def add_agent_message(ticket_id, actor_id, *, body_text, kind="reply", body_html
         ticket.last_agent_message_at = now
         if ticket.first_response_at is None:
             ticket.first_response_at = now
+        sla.on_agent_reply(ticket, now)
         mail_outbound.queue_agent_reply(msg.id, now=now)
     if new_status and new_status != ticket.status:
         _set_status(ticket, new_status, user.id, now)
@@ -336,6 +340,7 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
     if outcome.effect == "flag_billing":
         ticket.customer_replied = True
         audit(ticket.id, None, "customer_replied", None, "pending_billing", actor_customer_id=customer_id)
+    sla.on_customer_message(ticket, now)
     mail_outbound.queue_customer_reply_notifications(msg.id, now=now)
     return ticket, msg
 
@@ -395,6 +400,7 @@ def change_priority(ticket_id, actor_id, priority, now=None):
         audit(ticket.id, user.id, "priority", ticket.priority, priority)
         ticket.priority = priority
         ticket.last_activity_at = now
+        sla.on_priority(ticket, now)
     return ticket
 
 
@@ -506,6 +512,7 @@ def merge(source_id, target_id, actor_id, now=None):
         source.status = "closed"
         source.closed_at = now
         audit(source.id, user.id, "status", old, "closed", note=f"merged into #{target.number}")
+    sla.on_merged(source, now)
     audit(source.id, user.id, "merge", source.number, target.number, note=f"{moved} message(s) moved")
     audit(target.id, user.id, "merge", source.number, target.number, note=f"{moved} message(s) moved")
     db.session.flush()
