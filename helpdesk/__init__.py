@@ -110,6 +110,7 @@ def include_object(obj, name, type_, reflected, compare_to):
 def register_blueprints(app):
     """Every feature's blueprint."""
     from .admin.views import bp as admin_bp
+    from .sla import admin as _sla_admin  # noqa: F401  (the SLA admin pages register on the admin blueprint)
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
     from .customers.views import bp as customers_bp

@@ -14,6 +14,7 @@ from helpdesk.auth.services import create_api_token
 from helpdesk.extensions import db
 from helpdesk.mail import rawstore
 from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
+from helpdesk.sla.models import BusinessCalendar, SlaPolicy
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
 
@@ -90,6 +91,17 @@ ACCESS = {
     "admin.mail_blocklist": "admin",
     "admin.mail_block_delete": "admin",
     "admin.mail_held_send": "admin",  # an unknown outbound id: "not held" and a redirect
+    "admin.sla_policies": "admin",
+    "admin.sla_policy_new": "admin",
+    "admin.sla_policy_edit": "admin",  # an empty POST: the form again (400)
+    "admin.sla_calendars": "admin",
+    "admin.sla_calendar_new": "admin",
+    "admin.sla_calendar_edit": "admin",
+    "admin.sla_calendar_day_add": "admin",
+    "admin.sla_calendar_day_delete": "admin",  # an unknown day: a message and a redirect
+    "admin.sla_rules": "admin",
+    "admin.sla_rule_delete": "admin",  # an unknown rule: a message and a redirect
+    "admin.sla_rule_move": "admin",
     "api.openapi": "public",
     "webform.form": "public",
     "webform.done": "public",
@@ -187,7 +199,9 @@ def world(app, make):
                    "user_id": spare.id, "org_id": org.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
                    "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css",
                    "request_id": 999999, "mailbox_id": mailbox.id, "inbound_id": inbound.id,
-                   "block_id": block.id, "outbound_id": 999999},
+                   "block_id": block.id, "outbound_id": 999999, "day_id": 999999, "rule_id": 999999,
+                   "policy_id": db.session.execute(select(SlaPolicy.id).limit(1)).scalar(),
+                   "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar()},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
