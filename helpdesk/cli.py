@@ -186,7 +186,10 @@ def register(app):
         """Queue depths, failed jobs and outbox backlog."""
         from .jobs import status
 
+        from .sla.jobs import sweep_health
+
         st = status()
+        st["sla_sweep"] = sweep_health()
         if as_json:
             click.echo(json.dumps(st, default=str))
             return
@@ -202,6 +205,14 @@ def register(app):
         for job in st["failed_jobs"]:
             last = (job["error"].strip().splitlines() or [""])[-1]
             click.echo(f"failed {job['id']} [{job['queue']}] {job['func']}{tuple(job['args'])}: {last}")
+        sla = st["sla_sweep"]
+        if sla["last_sweep_at"] is None:
+            click.echo("sla sweep: never ran")
+        else:
+            click.echo(f"sla sweep: last {sla['last_sweep_at']:%Y-%m-%d %H:%M:%S} UTC ({int(sla['age_seconds'])} s ago) "
+                       f"lag={sla['lag_seconds'] or 0:.0f} s claimed={sla['claimed']} overdue={sla['overdue']}")
+        if sla["problem"]:
+            click.echo(f"problem: {sla['message']}")
 
     @jobs_cli.command("sweep")
     def jobs_sweep_cmd():

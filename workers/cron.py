@@ -9,6 +9,7 @@ from rq import cron
 from helpdesk.jobs import cron_auto_close, cron_sweep_outbox
 from helpdesk.mail.fetch import cron_poll
 from helpdesk.mail.scan_jobs import cron_rescan_pending
+from helpdesk.sla.jobs import cron_sla_sweep
 
 cron.register(cron_sweep_outbox, "default", interval=30, result_ttl=300, failure_ttl=24 * 3600)
 cron.register(cron_auto_close, "default", interval=10 * 60, result_ttl=3600, failure_ttl=24 * 3600)
@@ -16,3 +17,5 @@ cron.register(cron_auto_close, "default", interval=10 * 60, result_ttl=3600, fai
 cron.register(cron_poll, "mail", interval=60, result_ttl=300, failure_ttl=24 * 3600)
 # Attachments left unscanned while the ClamAV daemon was down are scanned when it is back.
 cron.register(cron_rescan_pending, "default", interval=5 * 60, result_ttl=300, failure_ttl=24 * 3600)
+# SLA warnings and breaches: claim the due alerts and enqueue their jobs, every minute on the sla queue.
+cron.register(cron_sla_sweep, "sla", interval=60, result_ttl=300, failure_ttl=24 * 3600)

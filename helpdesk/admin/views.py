@@ -48,7 +48,9 @@ def jobs_status():
     pending = db.session.execute(
         select(OutboxJob).where(OutboxJob.done_at.is_(None)).order_by(OutboxJob.id).limit(20)
     ).scalars().all()
-    return render_template("admin/jobs.html", status=status, pending=pending)
+    from ..sla.jobs import sweep_health
+
+    return render_template("admin/jobs.html", status=status, pending=pending, sla=sweep_health())
 
 
 from . import agents, data_requests, queues  # noqa: E402,F401  (their routes register on this blueprint)

@@ -255,7 +255,8 @@ def test_cron_config_registers_the_sweeps_and_they_run(app, desk, run_jobs):
     assert entries == {"helpdesk.jobs.cron_sweep_outbox": ("default", 30),
                        "helpdesk.jobs.cron_auto_close": ("default", 600),
                        "helpdesk.mail.fetch.cron_poll": ("mail", 60),
-                       "helpdesk.mail.scan_jobs.cron_rescan_pending": ("default", 300)}
+                       "helpdesk.mail.scan_jobs.cron_rescan_pending": ("default", 300),
+                       "helpdesk.sla.jobs.cron_sla_sweep": ("sla", 60)}
     new_ticket(desk)
     db.session.commit()
     jobs.get_queue("mail").empty()  # as if the process had died between the commit and the push
