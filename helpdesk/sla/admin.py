@@ -253,6 +253,15 @@ def sla_calendar_day_delete(calendar_id, day_id):
                    "admin.sla_calendar_edit", calendar_id=calendar_id, _anchor="days")
 
 
+@bp.route("/sla/calendars/<int:calendar_id>/recompute", methods=["POST"])
+def sla_calendar_recompute(calendar_id):
+    """After changing hours or days: the open tickets on this calendar's policies get new deadlines."""
+    _found(svc.get_calendar, calendar_id)
+    return _action(lambda: svc.recompute_calendar(calendar_id, current_user.id, utcnow()),
+                   lambda n: ngettext("%(num)d open ticket recomputed.", "%(num)d open tickets recomputed.", n),
+                   "admin.sla_calendar_edit", calendar_id=calendar_id)
+
+
 # ---------------------------------------------------------------- rules
 
 def _rule_form():

@@ -363,6 +363,17 @@ def remove_day(calendar_id, day_id, actor_id, now):
     return row
 
 
+def recompute_calendar(calendar_id, actor_id, now):
+    """The open tickets of every policy on this calendar take its current hours and days.
+    Returns how many tickets were recomputed."""
+    cal = get_calendar(calendar_id)
+    policy_ids = db.session.execute(select(SlaPolicy.id).where(SlaPolicy.calendar_id == cal.id)
+                                    .order_by(SlaPolicy.id)).scalars().all()
+    count = sum(sla.recompute_open(pid, now) for pid in policy_ids)
+    audit(None, actor_id, "recomputed", new=str(count), object_type="sla_calendar", object_id=cal.id)
+    return count
+
+
 def upcoming_holidays(cal, today, language="id"):
     """The public holidays of this year and the next from `today` on, as [(date, name)] (none without a country)."""
     if not cal.country:

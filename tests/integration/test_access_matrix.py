@@ -99,6 +99,7 @@ ACCESS = {
     "admin.sla_calendar_edit": "admin",
     "admin.sla_calendar_day_add": "admin",
     "admin.sla_calendar_day_delete": "admin",  # an unknown day: a message and a redirect
+    "admin.sla_calendar_recompute": "admin",
     "admin.sla_rules": "admin",
     "admin.sla_rule_delete": "admin",  # an unknown rule: a message and a redirect
     "admin.sla_rule_move": "admin",

@@ -311,9 +311,19 @@ def test_company_day_off_moves_the_due_of_a_new_ticket(app, client, admin, desk)
     resp = client.post(f"/admin/sla/calendars/{cal.id}/days/{day.id}/delete")
     assert resp.status_code == 303 and "2026-12-11 removed from the calendar." in flashes(client)
     assert new_ticket(desk, wib(2026, 12, 10, 16, 0)).first_response_due == wib(2026, 12, 11, 11, 0)
+
+    # Open tickets keep their deadlines until recomputed: `before` still has Friday 11:00; after a
+    # Friday off and the recompute button it moves to Monday 10:00 (the Saturday has 08:00-09:00 only).
+    assert client.post(f"/admin/sla/calendars/{cal.id}/days", data={"day-day": "2026-12-11", "day-closed": "y"}
+                       ).status_code == 303
+    assert db.session.get(Ticket, before.id).first_response_due == wib(2026, 12, 11, 11, 0)
+    resp = client.post(f"/admin/sla/calendars/{cal.id}/recompute", follow_redirects=True)
+    assert "4 open tickets recomputed." in page_text(resp)
+    db.session.expire_all()
+    assert db.session.get(Ticket, before.id).first_response_due == wib(2026, 12, 14, 10, 0)
     actions = db.session.execute(select(AuditEvent.action).where(AuditEvent.object_type == "sla_calendar")
                                  .order_by(AuditEvent.id)).scalars().all()
-    assert actions == ["day_added", "day_added", "day_removed"]
+    assert actions == ["day_added", "day_added", "day_removed", "day_added", "recomputed"]
 
 
 def test_calendar_page_lists_the_public_holidays_already_skipped(app, client, admin):
