@@ -24,6 +24,9 @@ SORTS = {
     "last_activity": (Ticket.last_activity_at, False),
     "-created": (Ticket.created_at, True),
     "created": (Ticket.created_at, False),
+    # Due soonest: only tickets with a running SLA clock (next_sla_due set; paused and stopped
+    # clocks leave it NULL), over ix_tickets_open_sla / ix_tickets_open_queue_sla (sla_conditions).
+    "sla_due": (Ticket.next_sla_due, False),
 }
 COUNT_CAP = 1000
 # Filters and searches count less far: a count walks the list's index until it has cap + 1
@@ -124,6 +127,8 @@ def _conditions(params, user, visibility):
         tag_id = select(Tag.id).where(Tag.name == params.tag.lower()).scalar_subquery()
         conds.append(Ticket.id.in_(select(ticket_tags.c.ticket_id).where(ticket_tags.c.tag_id == tag_id)))
     conds.append(Ticket.merged_into_id.is_(None))
+    if params.sort == "sla_due":
+        conds.extend(sla_conditions(with_status=params.status != ""))
     if params.q:
         number = search.number_from_query(params.q)
         email = search.email_from_query(params.q)
@@ -147,6 +152,13 @@ def open_statuses():
     query repeats its terms literally, and PostgreSQL cannot prove a predicate from parameters in
     a generic plan. Used together with merged_into_id IS NULL, the predicate's other term."""
     return Ticket.status.notin_([literal_column(f"'{s}'") for s in DONE_STATUSES])
+
+
+def sla_conditions(with_status=True):
+    """The SLA indexes' predicate beyond merged_into_id IS NULL, repeated literally: open statuses
+    (unless the open-statuses filter is already there) and next_sla_due IS NOT NULL. A ticket
+    without a running clock (none, paused, stopped, resolved) has no due time to sort by."""
+    return ([open_statuses()] if with_status else []) + [Ticket.next_sla_due.isnot(None)]
 
 
 def _as_filter(clause):

@@ -11,6 +11,7 @@ from ..errors import Conflict, DomainError
 from ..extensions import db
 from ..mail import desk as mail_desk
 from ..mail.forms import CcForm
+from ..sla import views as sla_views
 from ..web import STATUS_LABELS, render_error
 from . import listing, services, states, storage
 from .forms import (
@@ -60,7 +61,7 @@ def index():
     agents = db.session.execute(select(User).where(User.active.is_(True)).order_by(User.name)).scalars().all()
     return render_template("tickets/list.html", page=page, params=params, queues=queues, sidebar=sidebar,
                            agents=agents, statuses=states.STATUSES, priorities=PRIORITIES,
-                           bulk_form=BulkForm())
+                           bulk_form=BulkForm(), sla_badges=sla_views.list_badges(page.items))
 
 
 @bp.route("/tickets/<int:number>")
@@ -104,7 +105,7 @@ def _render_ticket(ticket, user, reply_form=None, conflict=None, status_code=200
         transfer_form=TransferForm(), tags_form=tags_form, merge_form=MergeForm(), targets=targets,
         canned=services.canned_for(ticket, user), other_tickets=customer_ticket_summary(ticket.customer_id, ticket.id),
         conflict=conflict, last_channel=services.last_contact_channel(ticket.customer_id),
-        views=views, cc_form=cc_form, downloadable=mail_desk.downloadable,
+        views=views, cc_form=cc_form, downloadable=mail_desk.downloadable, sla=sla_views.ticket_sla(ticket),
     ), status_code
 
 

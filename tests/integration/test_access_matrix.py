@@ -55,6 +55,8 @@ ACCESS = {
     "tickets.merge": "ticket",
     "tickets.attachment": "ticket",
     "tickets.set_cc": "ticket",
+    "notifications.index": "agent",  # the bell's list: each agent's own notifications
+    "notifications.mark_read": "agent",  # marks the agent's own notifications read
     "customers.index": "agent",
     "customers.show": "agent",
     "customers.merge": "customer_admin",
@@ -130,6 +132,7 @@ ACCESS = {
     "portal.link_solved": "public",
     "portal.link_reopen": "public",
     "portal.link_attachment": "public",
+    "portal.csat_answer": "public",  # signed CSAT answer link (GET shows, POST records): a bad token is a 400 page
     "api.list_tickets": "api",
     "api.get_ticket": "api_ticket",
     "api.add_message": "api_ticket",
