@@ -72,6 +72,13 @@ def _context(row, ticket, extra):
 
         link = ticket_link_url(customer.id, ticket.id)
     agent = db.session.get(User, message.author_user_id) if message is not None and message.author_user_id else None
+    if ticket is not None and row.kind in ("ack", "csat"):
+        from ..sla import csat
+
+        if row.kind == "ack":  # when to expect our first answer, as of sending ({lang: text}, {} = no deadline)
+            extra["first_answer"] = csat.expected_first_answer_by_lang(ticket)
+        elif customer is not None and isinstance(extra.get("cycle"), int):  # the two signed answer links
+            extra["csat_links"] = csat.answer_links(customer.id, ticket.id, extra["cycle"])
     return dict(
         extra, kind=row.kind, mail=row, ticket=ticket, customer=customer, message=message, agent=agent,
         user=db.session.get(User, row.user_id) if row.user_id else None,

@@ -464,3 +464,6 @@ def link_reopen(token):
 def link_attachment(token, attachment_id):
     customer_id, t = _from_link(token)
     return send_attachment(services.get_attachment(customer_id, attachment_id, ticket_id=t.id))
+
+
+from ..sla import csat_views  # noqa: E402,F401  (the CSAT answer routes on this blueprint)

@@ -15,6 +15,7 @@ from ..customers.models import Customer
 from ..errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from ..extensions import db
 from ..mail import outbound as mail_outbound
+from ..sla import csat
 from ..sla import services as sla
 from ..timeutil import utcnow
 from . import search, states, storage
@@ -131,6 +132,8 @@ def _set_status(ticket, new, actor_id, now, actor_customer_id=None, note=None):
     ticket.last_activity_at = now
     audit(ticket.id, actor_id, "status", old, new, note=note, actor_customer_id=actor_customer_id)
     sla.on_status(ticket, old, new, now)
+    if new == "resolved":
+        csat.on_resolved(ticket, now)  # "How did we do?" to the customer
 
 
 def _status_name(status):

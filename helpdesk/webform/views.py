@@ -137,7 +137,19 @@ def _done(token, embed):
         number = tokens.number_from_done_token(token)
     except tokens.InvalidToken:
         return render_template(template, expired=True, number=None, lang=str(get_locale() or "id")), 400
-    return render_template(template, expired=False, number=number, lang=str(get_locale() or "id"))
+    lang = str(get_locale() or "id")
+    return render_template(template, expired=False, number=number, lang=lang,
+                           first_answer=_first_answer(number, lang))
+
+
+def _first_answer(number, lang):
+    """When the customer can expect our first answer ("Senin, 7 Desember 2026, 13.00 WIB"), or None."""
+    if not number:
+        return None
+    from ..sla.csat import expected_first_answer
+    from ..tickets.services import resolve_number
+
+    return expected_first_answer(resolve_number(number), lang)
 
 
 @bp.route("", methods=["GET", "POST"])

@@ -104,7 +104,7 @@ def test_acknowledgement_arrives_with_stored_message_id_tag_and_automatic_header
     assert got["In-Reply-To"] is None  # a web ticket: nothing to answer yet
     assert got.message.get_content_type() == "multipart/alternative"
     assert f"#{number}" in got.text and "Halo Dewi Lestari," in got.text and "Langkah selanjutnya" in got.text
-    assert f"#{number}" in got.html and "<li>Tim kami membaca" in got.html
+    assert f"#{number}" in got.html and "<li>Anda akan menerima jawaban pertama kami paling lambat <strong>" in got.html
     assert ENGLISH not in got.text and "What happens next" not in got.text
     link = re.search(r"(http://\S+/portal/t/\S+)", got.text).group(1)
     page = mail_app.test_client().get(link[link.index("/portal/"):])
