@@ -120,12 +120,21 @@ class SlaClock(db.Model):
     # business seconds: positive = met that much early, negative = late by that much (once stopped)
     margin_seconds = db.Column(db.Integer)
     elapsed_seconds = db.Column(db.Integer)  # business seconds from start to stop, pauses excluded
+    # The ticket's queue, priority and assignee when the run stopped: the report's groups.
+    queue_id = db.Column(db.Integer)
+    priority = db.Column(db.String(10))
+    assignee_id = db.Column(db.Integer)
     __table_args__ = (
         Index("ix_sla_clocks_ticket", "ticket_id", "id"),
         # The sweep's index: only runs with an alert to come.
         Index("ix_sla_clocks_alert_at", "alert_at", "id", sqlite_where=text("alert_at IS NOT NULL"),
               postgresql_where=text("alert_at IS NOT NULL")),
-        Index("ix_sla_clocks_stopped", "stopped_at", "target"),
+        # The report: one read of this index covers every column it needs.
+        Index("ix_sla_clocks_stopped", "stopped_at", "target", "state", "elapsed_seconds", "queue_id", "priority",
+              "assignee_id"),
+        # The report's breaches of clocks still running (breach alerted, not stopped yet).
+        Index("ix_sla_clocks_breached", "breached_at", sqlite_where=text("breached_at IS NOT NULL"),
+              postgresql_where=text("breached_at IS NOT NULL")),
     )
 
 

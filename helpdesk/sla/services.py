@@ -123,7 +123,8 @@ def _start(ticket, policy, cal, target, now, cycle=None):
     return clock
 
 
-def _stop(clock, cal, now, state=None):
+def _stop(clock, ticket, cal, now, state=None):
+    """Stop a run: its verdict, business time and margin, and who it was for (the report's groups)."""
     if clock.state == "paused":
         _resume(clock, cal, now, reschedule=False)
     due = bcal.add(cal, clock.started_at, timedelta(seconds=clock.target_minutes * 60 + clock.paused_seconds))
@@ -136,6 +137,7 @@ def _stop(clock, cal, now, state=None):
     clock.due_at = due
     clock.stopped_at = now
     clock.alert_at = None
+    clock.queue_id, clock.priority, clock.assignee_id = ticket.queue_id, ticket.priority, ticket.assignee_id
 
 
 def _pause(clock, now):
@@ -204,7 +206,7 @@ def on_agent_reply(ticket, now):
     policy, cal, clocks = ctx
     for c in clocks:
         if c.target in ("first_response", "next_response"):
-            _stop(c, cal, now)
+            _stop(c, ticket, cal, now)
     _refresh(ticket, clocks)
 
 
@@ -231,7 +233,7 @@ def on_status(ticket, old, new, now):
     pause = set(policy.pause_statuses or ())
     if new in DONE:
         for c in clocks:
-            _stop(c, cal, now)
+            _stop(c, ticket, cal, now)
         clocks = []
     elif old in DONE:
         if policy.reopen_new_cycle and not any(c.target == "resolution" for c in clocks):
@@ -270,7 +272,7 @@ def on_merged(ticket, now):
         return
     _policy, cal, clocks = ctx
     for c in clocks:
-        _stop(c, cal, now, state="cancelled")
+        _stop(c, ticket, cal, now, state="cancelled")
     _refresh(ticket, [])
 
 

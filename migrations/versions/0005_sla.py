@@ -132,13 +132,17 @@ def upgrade():
     sa.Column('breached_at', sa.DateTime(), nullable=True),
     sa.Column('margin_seconds', sa.Integer(), nullable=True),
     sa.Column('elapsed_seconds', sa.Integer(), nullable=True),
+    sa.Column('queue_id', sa.Integer(), nullable=True),
+    sa.Column('priority', sa.String(length=10), nullable=True),
+    sa.Column('assignee_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['policy_id'], ['sla_policies.id'], name=op.f('fk_sla_clocks_policy_id_sla_policies'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_sla_clocks_ticket_id_tickets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sla_clocks'))
     )
     with op.batch_alter_table('sla_clocks', schema=None) as batch_op:
         batch_op.create_index('ix_sla_clocks_alert_at', ['alert_at', 'id'], unique=False, sqlite_where=sa.text('alert_at IS NOT NULL'), postgresql_where=sa.text('alert_at IS NOT NULL'))
-        batch_op.create_index('ix_sla_clocks_stopped', ['stopped_at', 'target'], unique=False)
+        batch_op.create_index('ix_sla_clocks_stopped', ['stopped_at', 'target', 'state', 'elapsed_seconds', 'queue_id', 'priority', 'assignee_id'], unique=False)
+        batch_op.create_index('ix_sla_clocks_breached', ['breached_at'], unique=False, sqlite_where=sa.text('breached_at IS NOT NULL'), postgresql_where=sa.text('breached_at IS NOT NULL'))
         batch_op.create_index('ix_sla_clocks_ticket', ['ticket_id', 'id'], unique=False)
 
     op.create_table('sla_alerts',
@@ -218,6 +222,7 @@ def downgrade():
     with op.batch_alter_table('sla_clocks', schema=None) as batch_op:
         batch_op.drop_index('ix_sla_clocks_ticket')
         batch_op.drop_index('ix_sla_clocks_stopped')
+        batch_op.drop_index('ix_sla_clocks_breached', sqlite_where=sa.text('breached_at IS NOT NULL'), postgresql_where=sa.text('breached_at IS NOT NULL'))
         batch_op.drop_index('ix_sla_clocks_alert_at', sqlite_where=sa.text('alert_at IS NOT NULL'), postgresql_where=sa.text('alert_at IS NOT NULL'))
 
     op.drop_table('sla_clocks')
