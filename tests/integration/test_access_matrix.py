@@ -132,6 +132,7 @@ ACCESS = {
     "portal.link_solved": "public",
     "portal.link_reopen": "public",
     "portal.link_attachment": "public",
+    "portal.csat_answer": "public",  # signed CSAT answer link (GET shows, POST records): a bad token is a 400 page
     "api.list_tickets": "api",
     "api.get_ticket": "api_ticket",
     "api.add_message": "api_ticket",
