@@ -115,12 +115,14 @@ def register_blueprints(app):
     from .auth.views import bp as auth_bp
     from .customers.views import bp as customers_bp
     from .portal.views import bp as portal_bp
+    from .sla.report_views import bp as sla_report_bp
     from .sla.views import bp as notifications_bp
     from .sla.views import install as install_bell
     from .tickets.views import bp as tickets_bp
     from .webform.views import bp as webform_bp
 
-    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp, portal_bp, notifications_bp):
+    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp, portal_bp, notifications_bp,
+               sla_report_bp):
         app.register_blueprint(bp)
     install_bell(app)
     for prefix in CSRF_EXEMPT:

@@ -142,7 +142,7 @@ def _stop(clock, ticket, cal, now, state=None):
 
 def _pause(clock, now):
     clock.state, clock.paused_at = "paused", now
-    clock.alert_at = None
+    clock.due_at = clock.warn_at = clock.alert_at = None  # no deadline while paused
 
 
 def _resume(clock, cal, now, reschedule=True, policy=None):
