@@ -26,7 +26,7 @@ class PolicyForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     calendar_id = SelectField(_l("Business calendar"), coerce=int, choices=[])
     pause_statuses = SelectMultipleField(_l("Statuses that pause the resolution clock"), choices=[])
-    warn_percent = IntegerField(_l("Warn when this % of the target is used"),
+    warn_percent = IntegerField(_l("Warn when this percentage of the target is used"),
                                 validators=[Optional(), NumberRange(min=1, max=99)],
                                 description=_l("For example 75. Empty: no percentage."))
     warn_minutes = IntegerField(_l("Or warn when this many business minutes are left"),
