@@ -61,6 +61,7 @@ class Config:
         self.PORTAL_LINK_RATE_LIMIT = os.environ.get("PORTAL_LINK_RATE_LIMIT", "20 per hour")
         self.PORTAL_LINK_EMAIL_RATE_LIMIT = os.environ.get("PORTAL_LINK_EMAIL_RATE_LIMIT", "5 per hour")
         self.PORTAL_TICKET_LINK_MAX_AGE = _int("PORTAL_TICKET_LINK_MAX_AGE", 14 * 24 * 3600)
+        self.CSAT_LINK_MAX_AGE = _int("CSAT_LINK_MAX_AGE", 30 * 24 * 3600)
         # Failed portal password sign-ins per IP and per address.
         self.PORTAL_PASSWORD_RATE_LIMIT = os.environ.get("PORTAL_PASSWORD_RATE_LIMIT", "10 per 5 minutes")
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")
