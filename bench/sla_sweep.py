@@ -20,9 +20,7 @@ Output: name=value lines, times in milliseconds. Redis: --redis-url (default the
 import argparse
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select, text  # noqa: E402
 
-from bench.web_latency import StatementCounter, log, make_app, timed  # noqa: E402
+from bench.web_latency import StatementCounter, bench_workdir, emit, log, make_app, timed  # noqa: E402
 from config import _normalise_db_url  # noqa: E402
 
 HORIZON = timedelta(days=21)
@@ -112,9 +110,8 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
 
-    workdir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-sla-"))
-    url = _normalise_db_url(args.database_url) if args.database_url else f"sqlite:///{workdir}/bench.db"
-    try:
+    with bench_workdir("helpdesk-bench-sla-", args.keep) as workdir:
+        url = _normalise_db_url(args.database_url) if args.database_url else f"sqlite:///{workdir}/bench.db"
         app = make_app(url, workdir)
         app.config["REDIS_URL"] = args.redis_url
         from helpdesk.extensions import db
@@ -163,15 +160,9 @@ def main(argv=None):
             results.update({f"{name}_p50_ms": round(p50, 1), f"{name}_p95_ms": round(p95, 1),
                             f"{name}_statements": round(statements, 1)})
             log(f"{name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
-        for key, value in results.items():
-            print(f"{key}={value}")
+        emit(results)
         with app.app_context():
             db.engine.dispose()
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

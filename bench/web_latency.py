@@ -10,6 +10,7 @@ templates, no network), logged in as an admin and as a queue agent. Each figure 
 """
 import argparse
 import re
+from contextlib import contextmanager
 import shutil
 import sys
 import tempfile
@@ -31,6 +32,25 @@ NEXT_LINK = re.compile(r'rel="next" href="([^"]+)"')
 
 def log(msg):
     print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+def emit(results):
+    """The results as name=value lines on stdout."""
+    for key, value in results.items():
+        print(f"{key}={value}")
+
+
+@contextmanager
+def bench_workdir(prefix, keep=False):
+    """A temporary directory (the SQLite file, attachments), removed afterwards unless `keep`."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        if keep:
+            log(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def make_app(url, workdir):
@@ -165,9 +185,8 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite file)")
     args = ap.parse_args(argv)
 
-    workdir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
-    url = _normalise_db_url(args.database_url) if args.database_url else f"sqlite:///{workdir}/bench.db"
-    try:
+    with bench_workdir("helpdesk-bench-", args.keep) as workdir:
+        url = _normalise_db_url(args.database_url) if args.database_url else f"sqlite:///{workdir}/bench.db"
         app = make_app(url, workdir)
         from helpdesk.extensions import db
         from helpdesk.tickets import bulkseed
@@ -180,16 +199,9 @@ def main(argv=None):
         results = {"db": dialect, "tickets": args.tickets, "seed_seconds": round(seeded.seconds, 1),
                    "requests": args.requests}
         results.update(measure(app, seeded, args.requests, counter))
-        for key, value in results.items():
-            print(f"{key}={value}")
+        emit(results)
         with app.app_context():
             db.engine.dispose()
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()
