@@ -8,6 +8,9 @@ from .mail.models import (  # noqa: F401
 from .sla.models import (  # noqa: F401
     BusinessCalendar, CalendarDay, CsatResponse, Notification, SlaAlert, SlaClock, SlaPolicy, SlaRule, SweepRun,
 )
+from .warranty.models import (  # noqa: F401
+    ContractPlan, EligibilityDecision, IssueCategory, OwnedItem, Product, ServiceContract,
+)
 from .tickets.models import (  # noqa: F401
     Attachment, AuditEvent, CannedResponse, Counter, Message, Queue, QueueMember, Tag, Ticket, TicketCount,
 )

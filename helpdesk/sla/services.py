@@ -70,9 +70,11 @@ def choose_policy(ticket, customer=None):
             if kind == "tier":
                 if tier is None:
                     from ..customers.models import Customer
+                    from ..warranty.services import effective_tier, local_today
 
                     customer = customer or db.session.get(Customer, ticket.customer_id)
-                    tier = (customer.support_tier if customer else "") or ""
+                    # a running service contract's tier, else the customer's own
+                    tier = (effective_tier(customer, local_today(ticket.created_at)) if customer else "") or ""
                 if tier == value:
                     return db.session.get(SlaPolicy, policy_id)
             elif kind == "queue" and str(ticket.queue_id) == value:

@@ -120,6 +120,17 @@ class Ticket(db.Model):
     next_response_due = db.Column(db.DateTime)
     resolution_due = db.Column(db.DateTime)
     next_sla_due = db.Column(db.DateTime)
+    # Products and guarantees (helpdesk/warranty): the owned item and issue category the ticket is
+    # about, the complaint day (Asia/Jakarta), and the latest eligibility decision: who pays
+    # (charge, with its last free day), until when cashback can be claimed (NULL: not eligible),
+    # and the whole answer as the API shows it.
+    owned_item_id = db.Column(db.Integer, db.ForeignKey("owned_items.id", ondelete="SET NULL"))
+    issue_category_id = db.Column(db.Integer, db.ForeignKey("issue_categories.id", ondelete="SET NULL"))
+    complaint_date = db.Column(db.Date)
+    charge = db.Column(db.String(24))
+    charge_until = db.Column(db.Date)
+    cashback_until = db.Column(db.Date)
+    eligibility = db.Column(db.JSON)
 
     queue = db.relationship("Queue")
     assignee = db.relationship("User", foreign_keys=[assignee_id])
@@ -163,6 +174,11 @@ class Ticket(db.Model):
         Index("ix_tickets_linked_ticket", "linked_ticket_id", sqlite_where=text("linked_ticket_id IS NOT NULL"),
               postgresql_where=text("linked_ticket_id IS NOT NULL")),
         Index("ix_tickets_status_resolved", "status", "resolved_at"),
+        # The charge-decision filter of the queue views (open tickets, newest activity first).
+        Index("ix_tickets_open_charge_activity", "charge", "last_activity_at", "id",
+              sqlite_where=text(OPEN_PREDICATE), postgresql_where=text(OPEN_PREDICATE)),
+        Index("ix_tickets_owned_item", "owned_item_id", sqlite_where=text("owned_item_id IS NOT NULL"),
+              postgresql_where=text("owned_item_id IS NOT NULL")),
         # "Due soonest" views: open tickets with a running SLA clock, per queue and overall.
         Index("ix_tickets_open_queue_sla", "queue_id", "next_sla_due", "id",
               sqlite_where=text(OPEN_PREDICATE + " AND next_sla_due IS NOT NULL"),

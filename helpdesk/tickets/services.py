@@ -17,6 +17,7 @@ from ..extensions import db
 from ..mail import outbound as mail_outbound
 from ..sla import csat
 from ..sla import services as sla
+from ..warranty import services as warranty
 from ..timeutil import utcnow
 from . import search, states, storage
 from .html import html_to_text, preview, sanitize
@@ -246,6 +247,7 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     db.session.flush()
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
           actor_customer_id=None if actor_id else customer.id)
+    warranty.on_created(ticket, now, first[0])
     sla.on_created(ticket, now, customer)
     ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
                                         author_customer_id=customer.id, channel=channel, files=files, now=now,
