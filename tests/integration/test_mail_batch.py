@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from helpdesk.customers.models import CustomerEmail
 from helpdesk.extensions import db
-from helpdesk.mail import budget, services, tokens
-from helpdesk.mail.models import AutoMailLog, MailMessageId, OutboundMail
+from helpdesk.mail import budget, services
+from helpdesk.mail.models import AutoMailLog, OutboundMail
 from helpdesk.tickets import services as ticket_services
 from helpdesk.tickets.models import Ticket
 from helpdesk.timeutil import utcnow
@@ -72,12 +72,8 @@ def test_the_address_budget_counts_earlier_mail_and_the_chunks_own_acknowledgeme
     assert acks == ["queued", "queued", "held", "held"]  # 1 earlier + 2 = the limit of 3
 
 
-def test_a_hard_bounce_flags_the_address_for_the_rest_of_its_chunk(app, queue, make):
-    cust = make.customer(email="budi@pelanggan.co.id")
-    old = make.ticket(queue=queue, customer=cust)
-    ours = tokens.make_message_id(old.id, app.config["SECRET_KEY"], "helpdesk.test")
-    db.session.add(MailMessageId(message_id=ours, ticket_id=old.id, direction="out"))
-    db.session.commit()
+def test_a_hard_bounce_flags_the_address_for_the_rest_of_its_chunk(app, queue, our_mail):
+    _old, ours = our_mail("budi@pelanggan.co.id")
     bounce, new = process(dsn(original_message_id=ours, recipient="budi@pelanggan.co.id", status="5.1.1"),
                           mail(subject="Masih bermasalah", frm="Budi <budi@pelanggan.co.id>"))
     assert (bounce.action, bounce.reason, new.action) == ("ignored", "own_bounce", "created")
