@@ -197,11 +197,13 @@ def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
         # One statement: a UID a concurrent fetcher stored first is skipped by the unique key. (Not a
         # savepoint per row: with pysqlite a SAVEPOINT that opens the transaction commits on RELEASE,
         # so two fetchers' rows would interleave.)
+        # The rows as parameters of one single-row statement: SQLAlchemy sends them as multi-row
+        # INSERTs ("insertmanyvalues") without compiling a statement with a parameter per value.
         insert = _dialect_insert()
         ids = list(db.session.execute(
-            insert(InboundMessage).values(rows)
+            insert(InboundMessage.__table__)
             .on_conflict_do_nothing(index_elements=["mailbox_id", "folder", "uidvalidity", "uid"])
-            .returning(InboundMessage.id)).scalars())
+            .returning(InboundMessage.__table__.c.id), rows).scalars())
     _advance(mailbox_id, folder, uidvalidity, max(uid for uid, _ in items), now)
     db.session.commit()
     return sorted(ids)

@@ -236,7 +236,8 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
         raise DomainError(_("A subject is required."), field="subject")
     if not (body_text or "").strip() and not body_html:
         raise DomainError(_("A message is required."), field="body")
-    if db.session.get(Queue, queue_id) is None:
+    # (a batch keeps the row: the session holds rows weakly, and would read it again for each ticket)
+    if batchcache.lookup("queue", queue_id, lambda: db.session.get(Queue, queue_id)) is None:
         raise DomainError(_("Unknown queue."), field="queue")
     customer = db.session.get(Customer, customer_id)
     if customer is None:
@@ -252,7 +253,9 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
                     message_count=1, last_message_preview=preview(first[0]), **(columns or {}))
     db.session.add(ticket)
     db.session.flush()
-    batchcache.put("new_ticket", ticket.id, True)  # created in this batch: nothing was sent about it yet
+    # created in this batch: nothing was sent about it yet; and the batch keeps the row for a reply
+    # later in it (the session holds rows weakly)
+    batchcache.put("new_ticket", ticket.id, ticket)
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
           actor_customer_id=None if actor_id else customer.id)
     ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
