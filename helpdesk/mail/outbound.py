@@ -107,8 +107,13 @@ def token_secret():
 
 def sender_for(ticket):
     """(from_address, from_name, mailbox or None): the ticket's mailbox, else IMAP_FROM, else
-    MAIL_DEFAULT_SENDER."""
-    mailbox = db.session.get(Mailbox, ticket.mailbox_id) if ticket is not None and ticket.mailbox_id else None
+    MAIL_DEFAULT_SENDER. Worked out once per mailbox in a batch (helpdesk.batchcache)."""
+    mailbox_id = ticket.mailbox_id if ticket is not None else None
+    return batchcache.lookup("sender", mailbox_id, lambda: _sender_of_mailbox(mailbox_id))
+
+
+def _sender_of_mailbox(mailbox_id):
+    mailbox = db.session.get(Mailbox, mailbox_id) if mailbox_id else None
     if mailbox is not None and clean_address(mailbox.from_address):
         return clean_address(mailbox.from_address), clean_header_text(mailbox.from_name, 120), mailbox
     cfg = current_app.config
