@@ -274,16 +274,22 @@ def queue_mail(kind, *, ticket, to, subject, cc=(), locale=None, automatic=True,
             log.warning("mail %s for ticket %s held: %s", kind, ticket.id if ticket else None, held_reason)
     from_addr, _name, _mailbox = sender_for(ticket)
     mid = new_message_id(ticket.id if ticket else None, kind, from_addr)
-    in_reply_to, references = thread_headers(ticket.id) if ticket else (None, None)
     number = ticket.number if ticket else None
-    full_subject = tagged_subject(number, subject, reply=reply and bool(in_reply_to)) if number else \
-        clean_header_text(subject, SUBJECT_MAX)
+    full_subject = tagged_subject(number, subject) if number else clean_header_text(subject, SUBJECT_MAX)
     row = OutboundMail(ticket_id=ticket.id if ticket else None, message_row_id=message_row_id, user_id=user_id,
-                       kind=kind, message_id=mid, in_reply_to=in_reply_to, references=references,
-                       to_addrs=to, cc_addrs=cc, subject=full_subject, locale=locale, automatic=automatic,
-                       status=status, last_error=held_reason, created_at=now)
+                       kind=kind, message_id=mid, to_addrs=to, cc_addrs=cc, subject=full_subject, locale=locale,
+                       automatic=automatic, status=status, last_error=held_reason, created_at=now)
     db.session.add(row)
+    # One flush writes what the caller wrote before (the thread the headers are read from) and this
+    # row, whose id the outbox job needs; the headers then leave this mail itself out (as the send
+    # job does when it fills them in).
     db.session.flush()
+    if ticket is not None:
+        in_reply_to, references = thread_headers(ticket.id, exclude=mid)
+        if in_reply_to:
+            row.in_reply_to, row.references = in_reply_to, references
+            if reply:
+                row.subject = tagged_subject(number, subject, reply=True)
     db.session.add(MailMessageId(message_id=mid, ticket_id=row.ticket_id,
                                  message_row_id=message_row_id if kind == "reply" else None,
                                  direction="out", created_at=now))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import lazyload
 
 from .. import batchcache
 from ..dbutil import dialect
@@ -707,13 +708,16 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         plus_addressing=bool(mailbox and mailbox.plus_addressing))
     files, refused = _split_attachments(msg)
     if decision.ticket_id:
-        ticket = db.session.get(Ticket, decision.ticket_id)
+        ticket = db.session.get(Ticket, decision.ticket_id, options=_NO_TAGS)
         while ticket is not None and ticket.merged_into_id:
-            ticket = db.session.get(Ticket, ticket.merged_into_id)
+            ticket = db.session.get(Ticket, ticket.merged_into_id, options=_NO_TAGS)
         if ticket is not None:
             return _append(row, msg, key, ticket, customer, decision.rule, files, refused, automated, now)
     return _create(row, msg, key, customer, decision, files, refused, automated, mailbox, ctx, now)
 
+
+# Threading reads tickets, not their tags (loaded with every ticket otherwise, by a second statement).
+_NO_TAGS = [lazyload(Ticket.tags)]
 
 UNKNOWN_SENDER = "unknown-sender@invalid"  # the customer of mail with no usable sender address
 
@@ -769,7 +773,7 @@ def _find_by_message_ids(ids):
 def _ticket_by_number(number):
     from .threading import TicketRef
 
-    t = db.session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+    t = db.session.execute(select(Ticket).where(Ticket.number == number).options(*_NO_TAGS)).scalar_one_or_none()
     if t is None:
         return None
     parts = {e.lower() for e in db.session.execute(
