@@ -20,13 +20,3 @@ def dialect(session_or_engine):
     bind = session_or_engine.get_bind() if hasattr(session_or_engine, "get_bind") else session_or_engine
     return bind.dialect.name
 
-
-def upsert(session, table, values, index_elements, set_):
-    """INSERT ... ON CONFLICT DO UPDATE on both dialects."""
-    if dialect(session) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(index_elements=index_elements, set_={k: v(stmt.excluded) for k, v in set_.items()})
-    session.execute(stmt)

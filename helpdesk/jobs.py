@@ -85,17 +85,31 @@ def get_queue(name, app=None):
 
 # ---------------------------------------------------------------- enqueue through the outbox
 
-def enqueue(func, *args, queue="default"):
+def enqueue(func, *args, queue="default", flush=True):
     """Record a job in the current transaction; it is pushed to RQ after the commit.
 
-    `func` is a dotted path (or a function) taking only ids and primitives.
+    `func` is a dotted path (or a function) taking only ids and primitives. `flush=False`: the row
+    (and its id) is written by the next flush, at the latest the commit's, together with whatever
+    else the caller writes (one flush fewer for a caller that writes more).
     """
     path = func if isinstance(func, str) else f"{func.__module__}.{func.__name__}"
     row = OutboxJob(queue=queue, func=path, args=list(args))
     db.session.add(row)
-    db.session.flush()
-    db.session.info.setdefault("outbox_ids", []).append(row.id)
+    db.session.info.setdefault("outbox_unflushed", []).append(row)  # its id is noted by _after_flush
+    if flush:
+        db.session.flush()
     return row
+
+
+def _after_flush(session, _ctx):
+    rows = session.info.get("outbox_unflushed")
+    if not rows:
+        return
+    written = [r for r in rows if r.id is not None]
+    if written:
+        session.info.setdefault("outbox_ids", []).extend(r.id for r in written)
+    # a row whose savepoint was rolled back before it was flushed is no longer in the session
+    session.info["outbox_unflushed"] = [r for r in rows if r.id is None and r in session]
 
 
 def _after_commit(session):
@@ -114,6 +128,7 @@ def _after_commit(session):
 def _after_soft_rollback(session, _previous_transaction):
     if not session.in_transaction():
         session.info.pop("outbox_ids", None)
+        session.info.pop("outbox_unflushed", None)
 
 
 def install_session_hooks(session_cls):
@@ -121,6 +136,7 @@ def install_session_hooks(session_cls):
     if not event.contains(session_cls, "after_commit", _after_commit):
         event.listen(session_cls, "after_commit", _after_commit)
         event.listen(session_cls, "after_soft_rollback", _after_soft_rollback)
+        event.listen(session_cls, "after_flush_postexec", _after_flush)
 
 
 def push(ids):

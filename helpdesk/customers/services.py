@@ -1,7 +1,9 @@
 """Customer rules: find or create by email, edit, merge two records (audited)."""
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
+from .. import batchcache
 from ..auth.i18n import _
 from ..errors import DomainError, Forbidden, NotFound
 from ..extensions import db
@@ -27,9 +29,26 @@ def clean_phone(raw):
                           field="phone") from exc
 
 
+def _email_rows(emails):
+    """{address: its CustomerEmail row or None}, in one statement (through the batch cache)."""
+    def load(todo):
+        found = {r.email: r for r in db.session.execute(
+            select(CustomerEmail).where(CustomerEmail.email.in_(todo))
+            .options(joinedload(CustomerEmail.customer).selectinload(Customer.emails))).scalars()}
+        return {e: found.get(e) for e in todo}
+
+    return batchcache.lookup_many("customer_email", [e.lower() for e in emails], load)
+
+
+def prefetch_emails(emails):
+    """Read the customers of many addresses at once for a batch (see helpdesk.batchcache)."""
+    if batchcache.is_open() and emails:
+        _email_rows(emails)
+
+
 def find_by_email(email):
     """The customer owning this address (following merges), or None."""
-    row = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == email.lower())).scalar_one_or_none()
+    row = _email_rows([email])[email.lower()]
     if row is None:
         return None
     cust = row.customer
@@ -86,6 +105,8 @@ def _create_customer(*, name, emails, phone=None, kind="b2c", language=None, sup
         CustomerEmail(customer=cust, email=e, is_primary=(i == 0))
     db.session.add(cust)
     db.session.flush()
+    for ce in cust.emails:
+        batchcache.put("customer_email", ce.email, ce)
     return cust
 
 

@@ -20,8 +20,9 @@ Agent replies are not automatic: they never ask the budget and are never held.
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
+from .. import batchcache
 from ..customers.models import CustomerEmail
 from ..extensions import db
 from ..timeutil import utcnow
@@ -57,15 +58,22 @@ def ticket_count(ticket_id, now=None):
     )
 
 
+def _both_counts_statement():
+    since = bindparam("since", type_=AutoMailLog.__table__.c.sent_at.type)
+    return select(
+        select(func.count()).select_from(AutoMailLog)
+        .where(AutoMailLog.recipient == bindparam("recipient"), AutoMailLog.sent_at > since).scalar_subquery(),
+        select(func.count()).select_from(AutoMailLog)
+        .where(AutoMailLog.ticket_id == bindparam("ticket"), AutoMailLog.sent_at > since).scalar_subquery())
+
+
+_BOTH_COUNTS = _both_counts_statement()  # built once: its cache key is computed once
+
+
 def _both_counts(recipient, ticket_id, now):
     """(address_count, ticket_count) in one statement."""
-    return tuple(db.session.execute(select(
-        select(func.count()).select_from(AutoMailLog)
-        .where(AutoMailLog.recipient == recipient.strip().lower(), AutoMailLog.sent_at > now - WINDOW)
-        .scalar_subquery(),
-        select(func.count()).select_from(AutoMailLog)
-        .where(AutoMailLog.ticket_id == ticket_id, AutoMailLog.sent_at > now - WINDOW)
-        .scalar_subquery())).one())
+    return tuple(db.session.execute(_BOTH_COUNTS, {"recipient": recipient.strip().lower(), "ticket": ticket_id,
+                                                   "since": now - WINDOW}).one())
 
 
 def allow(recipients, ticket_id=None, now=None, *, internal=False):
@@ -80,11 +88,12 @@ def allow(recipients, ticket_id=None, now=None, *, internal=False):
     per_address = cfg.get("MAIL_BUDGET_PER_ADDRESS_HOUR", 10)
     per_ticket = cfg.get("MAIL_BUDGET_PER_TICKET_HOUR", 20)
     rcpts = _norm(recipients)
-    ticket_n = None
+    ticket_n = _batch_count("ticket", ticket_id, now) if ticket_id is not None and not internal else None
     for rcpt in rcpts:
-        if len(rcpts) == 1 and ticket_id is not None and not internal:
+        n = _batch_count("address", rcpt, now)
+        if n is None and len(rcpts) == 1 and ticket_id is not None and not internal and ticket_n is None:
             n, ticket_n = _both_counts(rcpt, ticket_id, now)  # the common case: one round trip
-        else:
+        elif n is None:
             n = address_count(rcpt, now)
         if n >= per_address:
             return False, f"budget: {n} automatic mails to {rcpt} in the last hour (limit {per_address})"
@@ -104,6 +113,54 @@ def record(recipients, ticket_id=None, outbound_id=None, now=None, *, internal=F
     for rcpt in _norm(recipients):
         db.session.add(AutoMailLog(recipient=rcpt, ticket_id=None if internal else ticket_id,
                                    outbound_id=outbound_id, sent_at=now))
+        _batch_note("address", rcpt, now)
+        if ticket_id is not None and not internal:
+            _batch_note("ticket", ticket_id, now)
+
+
+# ---------------------------------------------------------------- the windows of a batch
+# A batch (helpdesk.batchcache) reads the recent sends of all its recipients at once (`prefetch`)
+# and keeps them, with what it records itself, as (since, [sent_at]): every send after `since`
+# (None: all of them, for a ticket the batch created). A count whose window starts before
+# `since` is not answered from it, but read as outside a batch.
+
+def prefetch(recipients, now=None):
+    """Read the recent automatic mails to these addresses for a batch, in one statement."""
+    rcpts = _norm(recipients)
+    if not batchcache.is_open() or not rcpts:
+        return
+    since = (now or utcnow()) - WINDOW
+    times = {r: [] for r in rcpts}
+    for rcpt, sent_at in db.session.execute(
+            select(AutoMailLog.recipient, AutoMailLog.sent_at)
+            .where(AutoMailLog.recipient.in_(rcpts), AutoMailLog.sent_at > since)):
+        times[rcpt].append(sent_at)
+    for rcpt, sent in times.items():
+        batchcache.put("budget_address", rcpt, (since, sent))
+
+
+def _batch_entry(kind, key):
+    entry = batchcache.get(f"budget_{kind}", key)
+    if entry is None and kind == "ticket" and batchcache.get("new_ticket", key):
+        entry = (None, [])  # created in this batch: nothing was sent about it before
+        batchcache.put("budget_ticket", key, entry)
+    return entry
+
+
+def _batch_count(kind, key, now):
+    """Sends to an address / about a ticket in the hour before `now`, from the batch; None when it
+    does not hold them."""
+    entry = _batch_entry(kind, key)
+    start = now - WINDOW
+    if entry is None or (entry[0] is not None and entry[0] > start):
+        return None
+    return sum(1 for t in entry[1] if t > start)
+
+
+def _batch_note(kind, key, now):
+    entry = _batch_entry(kind, key)
+    if entry is not None:
+        entry[1].append(now)
 
 
 def bouncing(addresses):
@@ -111,9 +168,15 @@ def bouncing(addresses):
     addrs = _norm(addresses)
     if not addrs:
         return set()
-    return set(db.session.execute(
-        select(CustomerEmail.email).where(CustomerEmail.email.in_(addrs), CustomerEmail.bouncing_at.is_not(None))
-    ).scalars())
+
+    def load(todo):
+        found = set(db.session.execute(
+            select(CustomerEmail.email).where(CustomerEmail.email.in_(todo), CustomerEmail.bouncing_at.is_not(None))
+        ).scalars())
+        return {a: a in found for a in todo}
+
+    # a batch asks once for all its senders (helpdesk.batchcache); a hard bounce updates the entry
+    return {a for a, flagged in batchcache.lookup_many("bouncing", addrs, load).items() if flagged}
 
 
 def blocked_reason(recipient, ticket=None, *, to_sender=True):

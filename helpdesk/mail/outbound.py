@@ -27,9 +27,9 @@ from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
-from sqlalchemy import String, cast, or_, select, union_all
+from sqlalchemy import String, bindparam, cast, or_, select, union_all
 
-from .. import jobs
+from .. import batchcache, jobs
 from ..auth.models import User, UserRole
 from ..customers.models import Customer
 from ..extensions import db
@@ -107,8 +107,13 @@ def token_secret():
 
 def sender_for(ticket):
     """(from_address, from_name, mailbox or None): the ticket's mailbox, else IMAP_FROM, else
-    MAIL_DEFAULT_SENDER."""
-    mailbox = db.session.get(Mailbox, ticket.mailbox_id) if ticket is not None and ticket.mailbox_id else None
+    MAIL_DEFAULT_SENDER. Worked out once per mailbox in a batch (helpdesk.batchcache)."""
+    mailbox_id = ticket.mailbox_id if ticket is not None else None
+    return batchcache.lookup("sender", mailbox_id, lambda: _sender_of_mailbox(mailbox_id))
+
+
+def _sender_of_mailbox(mailbox_id):
+    mailbox = db.session.get(Mailbox, mailbox_id) if mailbox_id else None
     if mailbox is not None and clean_address(mailbox.from_address):
         return clean_address(mailbox.from_address), clean_header_text(mailbox.from_name, 120), mailbox
     cfg = current_app.config
@@ -149,32 +154,41 @@ def reply_to_for(ticket, mailbox):
         return None
 
 
+def _thread_ids_statement():
+    """The three sources of a ticket's thread in one statement (each with its own newest-first
+    limit), tickets merged into it included. Built once, so its cache key is computed once:
+    parameters `ticket` and `limit`."""
+    ticket, limit = bindparam("ticket"), bindparam("limit")
+    merged = select(Ticket.id).where(Ticket.merged_into_id == ticket)
+
+    def of_ticket(column):
+        return or_(column == ticket, column.in_(merged))
+
+    parts = [
+        select(MailMessageId.created_at.label("created"), MailMessageId.message_id.label("mid"))
+        .where(of_ticket(MailMessageId.ticket_id), MailMessageId.direction == "in")
+        .order_by(MailMessageId.created_at.desc()).limit(limit).subquery(),
+        select(Message.created_at.label("created"), Message.email_message_id.label("mid"))
+        .where(of_ticket(Message.ticket_id), Message.email_message_id.is_not(None), Message.kind == "reply")
+        .order_by(Message.id.desc()).limit(limit).subquery(),
+        select(OutboundMail.created_at.label("created"), OutboundMail.message_id.label("mid"))
+        .where(of_ticket(OutboundMail.ticket_id), OutboundMail.user_id.is_(None), OutboundMail.status != "held")
+        .order_by(OutboundMail.id.desc()).limit(limit).subquery(),
+    ]
+    return union_all(*(select(p.c.created, p.c.mid) for p in parts))
+
+
+_THREAD_IDS = _thread_ids_statement()
+
+
 def thread_ids(ticket_id, limit=200, before=None):
     """The ticket's Message-IDs the customer side has seen, oldest first: what they sent (and
     tickets merged into this one), our mails to them. Agent notifications are not part of it.
     `before`: only ids known before that time."""
-    ids = [ticket_id] + list(db.session.execute(
-        select(Ticket.id).where(Ticket.merged_into_id == ticket_id)).scalars())
     found = {}
-
-    def add(rows):
-        for created, mid in rows:
-            if mid and not mid.startswith("hash:") and (mid not in found or created < found[mid]):
-                found[mid] = created
-
-    # The three sources in one statement (each with its own newest-first limit).
-    parts = [
-        select(MailMessageId.created_at.label("created"), MailMessageId.message_id.label("mid"))
-        .where(MailMessageId.ticket_id.in_(ids), MailMessageId.direction == "in")
-        .order_by(MailMessageId.created_at.desc()).limit(limit).subquery(),
-        select(Message.created_at.label("created"), Message.email_message_id.label("mid"))
-        .where(Message.ticket_id.in_(ids), Message.email_message_id.is_not(None), Message.kind == "reply")
-        .order_by(Message.id.desc()).limit(limit).subquery(),
-        select(OutboundMail.created_at.label("created"), OutboundMail.message_id.label("mid"))
-        .where(OutboundMail.ticket_id.in_(ids), OutboundMail.user_id.is_(None), OutboundMail.status != "held")
-        .order_by(OutboundMail.id.desc()).limit(limit).subquery(),
-    ]
-    add(db.session.execute(union_all(*(select(p.c.created, p.c.mid) for p in parts))).all())
+    for created, mid in db.session.execute(_THREAD_IDS, {"ticket": ticket_id, "limit": limit}).all():
+        if mid and not mid.startswith("hash:") and (mid not in found or created < found[mid]):
+            found[mid] = created
     return [mid for mid, created in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
             if before is None or created <= before]
 
@@ -260,16 +274,22 @@ def queue_mail(kind, *, ticket, to, subject, cc=(), locale=None, automatic=True,
             log.warning("mail %s for ticket %s held: %s", kind, ticket.id if ticket else None, held_reason)
     from_addr, _name, _mailbox = sender_for(ticket)
     mid = new_message_id(ticket.id if ticket else None, kind, from_addr)
-    in_reply_to, references = thread_headers(ticket.id) if ticket else (None, None)
     number = ticket.number if ticket else None
-    full_subject = tagged_subject(number, subject, reply=reply and bool(in_reply_to)) if number else \
-        clean_header_text(subject, SUBJECT_MAX)
+    full_subject = tagged_subject(number, subject) if number else clean_header_text(subject, SUBJECT_MAX)
     row = OutboundMail(ticket_id=ticket.id if ticket else None, message_row_id=message_row_id, user_id=user_id,
-                       kind=kind, message_id=mid, in_reply_to=in_reply_to, references=references,
-                       to_addrs=to, cc_addrs=cc, subject=full_subject, locale=locale, automatic=automatic,
-                       status=status, last_error=held_reason, created_at=now)
+                       kind=kind, message_id=mid, to_addrs=to, cc_addrs=cc, subject=full_subject, locale=locale,
+                       automatic=automatic, status=status, last_error=held_reason, created_at=now)
     db.session.add(row)
+    # One flush writes what the caller wrote before (the thread the headers are read from) and this
+    # row, whose id the outbox job needs; the headers then leave this mail itself out (as the send
+    # job does when it fills them in).
     db.session.flush()
+    if ticket is not None:
+        in_reply_to, references = thread_headers(ticket.id, exclude=mid)
+        if in_reply_to:
+            row.in_reply_to, row.references = in_reply_to, references
+            if reply:
+                row.subject = tagged_subject(number, subject, reply=True)
     db.session.add(MailMessageId(message_id=mid, ticket_id=row.ticket_id,
                                  message_row_id=message_row_id if kind == "reply" else None,
                                  direction="out", created_at=now))
@@ -277,13 +297,12 @@ def queue_mail(kind, *, ticket, to, subject, cc=(), locale=None, automatic=True,
     if status == "queued":
         if automatic:
             budget.record(to + cc, row.ticket_id, row.id, now, internal=internal)
-        jobs.enqueue(SEND_JOB, *args, queue="mail")
+        jobs.enqueue(SEND_JOB, *args, queue="mail", flush=False)
     elif context:
         # keep the context for release_held(): an outbox row that is already done
         db.session.add(jobs.OutboxJob(queue="mail", func=SEND_JOB, args=args, created_at=now, done_at=now,
                                       last_error="held"))
-    db.session.flush()
-    return row
+    return row  # its Message-ID, budget and outbox rows are written by the next flush (or autoflush)
 
 
 def release_held(outbound_id, now=None):
@@ -334,6 +353,9 @@ def _ticket(ticket_id):
     return db.session.get(Ticket, ticket_id) if ticket_id else None
 
 
+_ACK_OF = select(OutboundMail).where(OutboundMail.ticket_id == bindparam("ticket"), OutboundMail.kind == "ack").limit(1)
+
+
 def queue_acknowledgement(ticket_id, to_addr=None, now=None):
     """The acknowledgement of a new ticket to its customer (or `to_addr`, e.g. the address typed in
     the web form or the From of the mail): number, what happens next, the signed portal link.
@@ -341,15 +363,23 @@ def queue_acknowledgement(ticket_id, to_addr=None, now=None):
     ticket = _ticket(ticket_id)
     if ticket is None:
         return None
-    existing = db.session.execute(select(OutboundMail).where(OutboundMail.ticket_id == ticket.id,
-                                                             OutboundMail.kind == "ack").limit(1)).scalar_one_or_none()
+    def load():
+        with db.session.no_autoflush:  # queue_mail flushes its row at once: an ack is never pending
+            return db.session.execute(_ACK_OF, {"ticket": ticket.id}).scalar_one_or_none()
+
+    # in a batch, a ticket it created is known to have none yet (tickets.create_ticket notes it)
+    existing = batchcache.get("ack", ticket.id)
+    if existing is None and not batchcache.get("new_ticket", ticket.id):
+        existing = load()
     if existing is not None:
         return existing
     customer = db.session.get(Customer, ticket.customer_id)
     to = to_addr or customer_address(ticket, customer)
     locale = mail_locale(customer.language if customer else None)
     subject = render_subject("ack", locale, ticket=ticket, subject=bare_subject(ticket.subject, ticket.number))
-    return queue_mail("ack", ticket=ticket, to=[to], subject=subject, locale=locale, automatic=True, now=now)
+    row = queue_mail("ack", ticket=ticket, to=[to], subject=subject, locale=locale, automatic=True, now=now)
+    batchcache.put("ack", ticket.id, row)
+    return row
 
 
 def queue_agent_reply(message_id, now=None):
@@ -375,8 +405,8 @@ def _active_users(query):
 
 
 def _queue_members(queue_id):
-    return _active_users(select(User).join(QueueMember, QueueMember.user_id == User.id)
-                             .where(QueueMember.queue_id == queue_id))
+    return batchcache.lookup("queue_members", queue_id, lambda: _active_users(
+        select(User).join(QueueMember, QueueMember.user_id == User.id).where(QueueMember.queue_id == queue_id)))
 
 
 def _notify(kind, ticket, users, message_row_id=None, now=None):

@@ -24,9 +24,11 @@ import signal
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import lazyload
 
+from .. import batchcache
 from ..dbutil import dialect
 from ..customers import services as customers
 from ..customers.models import CustomerEmail
@@ -35,7 +37,7 @@ from ..extensions import db
 from ..tickets import services as tickets
 from ..tickets.models import Attachment, Message, Queue, Ticket
 from ..timeutil import utcnow
-from . import rawstore
+from . import budget, rawstore
 from .models import InboundMessage, Mailbox, MailboxFolderState, MailMessageId, SenderBlock
 
 log = logging.getLogger(__name__)
@@ -196,11 +198,13 @@ def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
         # One statement: a UID a concurrent fetcher stored first is skipped by the unique key. (Not a
         # savepoint per row: with pysqlite a SAVEPOINT that opens the transaction commits on RELEASE,
         # so two fetchers' rows would interleave.)
+        # The rows as parameters of one single-row statement: SQLAlchemy sends them as multi-row
+        # INSERTs ("insertmanyvalues") without compiling a statement with a parameter per value.
         insert = _dialect_insert()
         ids = list(db.session.execute(
-            insert(InboundMessage).values(rows)
+            insert(InboundMessage.__table__)
             .on_conflict_do_nothing(index_elements=["mailbox_id", "folder", "uidvalidity", "uid"])
-            .returning(InboundMessage.id)).scalars())
+            .returning(InboundMessage.__table__.c.id), rows).scalars())
     _advance(mailbox_id, folder, uidvalidity, max(uid for uid, _ in items), now)
     db.session.commit()
     return sorted(ids)
@@ -450,49 +454,149 @@ def _process_chunk(ids, pool, now, job):
         update(InboundMessage).where(InboundMessage.id.in_([r.id for r in rows]), InboundMessage.result == "pending")
         .values(result="processing").returning(InboundMessage.id)).scalars())
     ctx = _Context()
-    outcomes = []
-    for n, row in enumerate(rows):
-        if n == len(rows) // 2:
-            checkpoint("mid_ingest")
+    todo = []
+    for row in rows:
         if row.id not in claimed:  # another process took it
             continue
         raw, msg = done[row.id]
-        if raw is None:
-            msg = "raw message file is missing from RAW_MAIL_DIR"
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                with db.session.begin_nested():
-                    outcome = ingest_parsed(row, msg, ctx, now=now or utcnow())
-                break
-            except (IntegrityError, OperationalError) as exc:
-                # A concurrent process committed the same customer, counter row or key first (or a
-                # deadlock was broken): that is not this message's fault. Its savepoint is rolled
-                # back; try again, now seeing the other process's rows.
-                db.session.expire(row)
-                if attempt < CONFLICT_RETRIES:
-                    log.info("inbound %s: concurrent write (%s), retrying", row.id, type(exc).__name__)
-                    continue
-                log.exception("inbound %s: processing failed", row.id)
-                outcome = _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
-            except Exception as exc:  # noqa: BLE001 - one broken message never stops the others
-                log.exception("inbound %s: processing failed", row.id)
-                db.session.expire(row)
-                outcome = _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
-                break
-        outcomes.append(outcome)
+        todo.append((row, "raw message file is missing from RAW_MAIL_DIR" if raw is None else msg))
+    middle = {len(todo) // 2}  # where the crash point mid_ingest is passed (once)
+    with batchcache.opened():
+        ctx.prefetch([msg for _row, msg in todo], now)
+        outcomes = _ingest_together(todo, ctx, now, middle)
+        if outcomes is None:
+            outcomes = []
+            for n, (row, msg) in enumerate(todo):
+                if n in middle:
+                    checkpoint("mid_ingest")
+                outcomes.append(_ingest_alone(row, msg, ctx, now))
     checkpoint("before_commit")
     db.session.commit()
     checkpoint("committed")
     return outcomes
 
 
+def _ingest_together(todo, ctx, now, middle):
+    """The optimistic pass: every message of the chunk in one savepoint (no savepoint, and no flush
+    for one, per message). None, with nothing of it kept, when any message raised: the caller then
+    redoes the chunk one savepoint per message (`_ingest_alone`), where a broken message is
+    quarantined and a concurrent write retried. `middle`: {position} at which the crash point
+    mid_ingest is passed; emptied once it is."""
+    try:
+        with db.session.begin_nested():
+            outcomes = []
+            for n, (row, msg) in enumerate(todo):
+                if n in middle:
+                    middle.clear()
+                    checkpoint("mid_ingest")
+                outcomes.append(ingest_parsed(row, msg, ctx, now=now or utcnow()))
+        return outcomes
+    except Exception as exc:  # noqa: BLE001 - redone message by message, where it is handled
+        log.info("inbound batch: %s, processing message by message", type(exc).__name__)
+        for row, _msg in todo:
+            db.session.expire(row)
+        ctx.reset()
+        return None
+
+
+def _ingest_alone(row, msg, ctx, now):
+    """One message in its own savepoint: a concurrent write is retried, any other error quarantines it."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            with db.session.begin_nested():
+                return ingest_parsed(row, msg, ctx, now=now or utcnow())
+        except (IntegrityError, OperationalError) as exc:
+            # A concurrent process committed the same customer, counter row or key first (or a
+            # deadlock was broken): that is not this message's fault. Its savepoint is rolled
+            # back; try again, now seeing the other process's rows.
+            db.session.expire(row)
+            ctx.reset()
+            if attempt < CONFLICT_RETRIES:
+                log.info("inbound %s: concurrent write (%s), retrying", row.id, type(exc).__name__)
+                continue
+            log.exception("inbound %s: processing failed", row.id)
+            return _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
+        except Exception as exc:  # noqa: BLE001 - one broken message never stops the others
+            log.exception("inbound %s: processing failed", row.id)
+            db.session.expire(row)
+            ctx.reset()
+            return _finish(row, None, "quarantined", error=f"{type(exc).__name__}: {exc}"[:2000], now=now)
+
+
+def _encodable(text):
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeError:
+        return False
+
+
 class _Context:
-    """Per-batch caches (blocklist, our own addresses)."""
+    """Per-batch caches (blocklist, our own addresses, the batch's known dedupe keys)."""
 
     def __init__(self):
         self.blocklist = list(db.session.execute(select(SenderBlock.pattern)).scalars())
         self.own = own_addresses()
         self.mailboxes = {}
+        self.known = None  # {dedupe key: MailMessageId} of the batch, read before it (see prefetch)
+        self.asked = set()  # the keys that prefetch asked for
+        self.seen = set()  # keys looked up during the batch (one may be claimed by an earlier message)
+        self.senders = {}  # id(message) -> (message, sender_of(message))
+        self.now = None  # the batch's `now`, when it was given one
+
+    def prefetch(self, msgs, now=None):
+        """Read in a few statements what each message of the batch would read one by one: the
+        dedupe keys already known, the senders' customer records and whether they bounce.
+        Never fails: a value the database refuses is left to its own message, which is
+        quarantined for it as before."""
+        self.now = now
+        try:
+            with db.session.begin_nested():
+                self._prefetch(msgs)
+        except Exception:  # noqa: BLE001 - read one by one instead
+            log.info("inbound batch: prefetch failed, reading message by message", exc_info=True)
+            self.known, self.asked = None, set()
+            self.reset()
+
+    def _prefetch(self, msgs):
+        parsed = [m for m in msgs if not isinstance(m, str)]
+        keys = [k for k in dict.fromkeys(_dedupe_key(m) for m in parsed) if _encodable(k)]
+        self.known = {k.message_id: k for n in range(0, len(keys), 500) for k in db.session.execute(
+            select(MailMessageId).where(MailMessageId.message_id.in_(keys[n:n + 500]))).scalars()}
+        self.asked = set(keys)
+        senders = set()
+        for m in parsed:
+            try:
+                sender = self.sender(m)
+            except Exception:  # noqa: BLE001 - the message's own processing reports it
+                continue
+            if sender and _encodable(sender):
+                senders.add(sender)
+        senders = sorted(senders)
+        for n in range(0, len(senders), 500):
+            customers.prefetch_emails(senders[n:n + 500])
+            budget.bouncing(senders[n:n + 500])
+            budget.prefetch(senders[n:n + 500], self.now)
+
+    def sender(self, msg):
+        """sender_of(msg), worked out once per message of the batch."""
+        if id(msg) not in self.senders:
+            self.senders[id(msg)] = (msg, sender_of(msg))  # (the message too: its id stays its own)
+        return self.senders[id(msg)][1]
+
+    def known_key(self, key):
+        """The MailMessageId of a dedupe key, or None."""
+        if self.known is None or key in self.seen or key not in self.asked:
+            found = db.session.get(MailMessageId, key)
+        else:
+            found = self.known.get(key)
+        self.seen.add(key)
+        return found
+
+    def reset(self):
+        """Forget what a rolled-back savepoint may have left behind (cached rows)."""
+        self.mailboxes = {}
+        batchcache.clear()
 
     def mailbox(self, mailbox_id):
         if mailbox_id not in self.mailboxes:
@@ -536,19 +640,23 @@ def _dedupe_key(msg):
     return msg.message_id[:520] if msg.message_id else "hash:" + msg.content_hash
 
 
+_CLAIM_KEY = text(
+    "INSERT INTO mail_message_ids (message_id, ticket_id, inbound_id, direction, created_at) "
+    "VALUES (:message_id, :ticket_id, :inbound_id, :direction, :created_at) "
+    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+).bindparams(bindparam("created_at", type_=MailMessageId.__table__.c.created_at.type))
+
+
 def _claim_key(key, row, ticket_id=None, direction="in"):
     """Insert the dedupe key; False if it is already there (this message was processed before).
 
     INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint (a concurrent process inserting
-    the same key makes this one wait for its commit, then find the key taken)."""
-    if dialect(db.session) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(MailMessageId).values(message_id=key, ticket_id=ticket_id, inbound_id=row.id, direction=direction,
-                                        created_at=utcnow()).on_conflict_do_nothing(index_elements=["message_id"])
+    the same key makes this one wait for its commit, then find the key taken). Written as SQL text,
+    the same on SQLite and PostgreSQL, because SQLAlchemy compiles an ON CONFLICT construct again on
+    every execution while a text statement is compiled once."""
     # RETURNING, not rowcount: through the ORM session PostgreSQL's rowcount here is -1
-    return db.session.execute(stmt.returning(MailMessageId.message_id)).scalar() is not None
+    return db.session.execute(_CLAIM_KEY, {"message_id": key, "ticket_id": ticket_id, "inbound_id": row.id,
+                                           "direction": direction, "created_at": utcnow()}).scalar() is not None
 
 
 def ingest_parsed(row, msg, ctx, now, force_ticket=False):
@@ -559,7 +667,7 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
     if isinstance(msg, str):
         return _finish(row, None, "quarantined", error=msg, now=now)
     key = _dedupe_key(msg)  # the row's message_id and dedupe_key are set by _finish (one UPDATE of the row)
-    known = db.session.get(MailMessageId, key)
+    known = ctx.known_key(key)
     if known is not None:
         ticket = db.session.get(Ticket, known.ticket_id) if known.ticket_id else None
         if known.direction == "out":
@@ -577,7 +685,7 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         return _finish(row, msg, "ignored", reason="spam", error=verdict.reason, now=now)
     if not msg.headers:
         return _finish(row, msg, "quarantined", error="not an email message: no header fields", now=now)
-    sender = sender_of(msg)
+    sender = ctx.sender(msg)
     if sender in ctx.own:
         _claim_key(key, row)
         return _finish(row, msg, "ignored", reason="own_mail", error="sent from one of our own addresses", now=now)
@@ -600,13 +708,16 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         plus_addressing=bool(mailbox and mailbox.plus_addressing))
     files, refused = _split_attachments(msg)
     if decision.ticket_id:
-        ticket = db.session.get(Ticket, decision.ticket_id)
+        ticket = db.session.get(Ticket, decision.ticket_id, options=_NO_TAGS)
         while ticket is not None and ticket.merged_into_id:
-            ticket = db.session.get(Ticket, ticket.merged_into_id)
+            ticket = db.session.get(Ticket, ticket.merged_into_id, options=_NO_TAGS)
         if ticket is not None:
             return _append(row, msg, key, ticket, customer, decision.rule, files, refused, automated, now)
     return _create(row, msg, key, customer, decision, files, refused, automated, mailbox, ctx, now)
 
+
+# Threading reads tickets, not their tags (loaded with every ticket otherwise, by a second statement).
+_NO_TAGS = [lazyload(Ticket.tags)]
 
 UNKNOWN_SENDER = "unknown-sender@invalid"  # the customer of mail with no usable sender address
 
@@ -643,14 +754,16 @@ def _unknown_sender():
     return cust
 
 
+_TICKETS_OF_IDS = (select(MailMessageId.message_id, MailMessageId.ticket_id)  # built once: one cache key
+                   .where(MailMessageId.message_id.in_(bindparam("ids", expanding=True)),
+                          MailMessageId.ticket_id.isnot(None)))
+
+
 def _find_by_message_ids(ids):
     ids = [i[:520] for i in ids if i][:200]
     if not ids:
         return None
-    rows = dict(db.session.execute(
-        select(MailMessageId.message_id, MailMessageId.ticket_id)
-        .where(MailMessageId.message_id.in_(ids), MailMessageId.ticket_id.isnot(None))
-    ).all())
+    rows = dict(db.session.execute(_TICKETS_OF_IDS, {"ids": ids}).all())
     for i in ids:  # in the order asked (the threading rules order them)
         if rows.get(i):
             return rows[i]
@@ -660,7 +773,7 @@ def _find_by_message_ids(ids):
 def _ticket_by_number(number):
     from .threading import TicketRef
 
-    t = db.session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+    t = db.session.execute(select(Ticket).where(Ticket.number == number).options(*_NO_TAGS)).scalar_one_or_none()
     if t is None:
         return None
     parts = {e.lower() for e in db.session.execute(
@@ -698,15 +811,27 @@ def _files(atts):
     return [(a.filename, a.content_type, a.data) for a in atts]
 
 
-def _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, action, original=None):
-    """Shared bookkeeping once the ticket message exists."""
-    message.email_message_id = (msg.message_id or "")[:520] or None
-    message.thread_rule = rule
-    message.inbound_id = row.id
+# Built once: its cache key is computed once. On the table, not the ORM class: no autoflush (what is
+# pending is written by the next flush) and no scan of the session's objects (it holds no copy of a
+# key row that was claimed by a Core INSERT and is linked here in the same message).
+_LINK_KEY = (update(MailMessageId.__table__).where(MailMessageId.__table__.c.message_id == bindparam("key"))
+             .values(ticket_id=bindparam("ticket"), message_row_id=bindparam("message")))
+
+
+def _message_columns(row, msg, rule, original=None):
+    """The mail's own columns of its ticket message: Message-ID, thread rule, inbound row and, when
+    quoted text was cut, the original text and HTML."""
+    columns = {"email_message_id": (msg.message_id or "")[:520] or None, "thread_rule": rule, "inbound_id": row.id}
     if original is not None:
-        message.original_text, message.original_html = original
-    db.session.execute(update(MailMessageId).where(MailMessageId.message_id == key)
-                       .values(ticket_id=ticket.id, message_row_id=message.id))
+        columns["original_text"], columns["original_html"] = original
+    return columns
+
+
+def _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, action):
+    """Shared bookkeeping once the ticket message exists (written with `_message_columns`)."""
+    if message.id is None:  # a new ticket's first message is written by the next flush
+        db.session.flush()
+    db.session.execute(_LINK_KEY, {"key": key, "ticket": ticket.id, "message": message.id})
     if kept:
         stored = db.session.execute(select(Attachment).where(Attachment.message_id == message.id)
                                     .order_by(Attachment.id)).scalars().all()
@@ -737,14 +862,14 @@ def _create(row, msg, key, customer, decision, kept, refused, automated, mailbox
     text, html = msg.body_text or "", msg.body_html
     if not text.strip() and not html:
         text = NO_TEXT
+    columns = {"mailbox_id": mailbox.id if mailbox is not None else None, "automated_sender": automated,
+               "cc_addresses": _cc_list(msg, ctx.own, customer) or None}
+    if msg.reply_to and msg.reply_to[0] != msg.from_addr:
+        columns["reply_to"] = msg.reply_to[0][:320]
     ticket = tickets.create_ticket(customer_id=customer.id, subject=subject, body_text=text, body_html=html,
                                    channel="email", queue_id=ctx.queue_id(mailbox), files=_files(kept),
-                                   linked_ticket_id=decision.linked_ticket_id, now=now)
-    ticket.mailbox_id = mailbox.id if mailbox is not None else None
-    ticket.automated_sender = automated
-    ticket.cc_addresses = _cc_list(msg, ctx.own, customer) or None
-    if msg.reply_to and msg.reply_to[0] != msg.from_addr:
-        ticket.reply_to = msg.reply_to[0][:320]
+                                   linked_ticket_id=decision.linked_ticket_id, now=now, columns=columns,
+                                   message_columns=_message_columns(row, msg, decision.rule))
     message = getattr(ticket, "first_message", None) or \
         db.session.execute(select(Message).where(Message.ticket_id == ticket.id)).scalars().first()
     if not automated and customer.primary_email != UNKNOWN_SENDER:
@@ -779,7 +904,8 @@ def _append(row, msg, key, ticket, customer, rule, kept, refused, automated, now
     owner = ticket.customer_id
     new_ticket, message = tickets.add_customer_message(
         ticket.id, owner, body_text=shown_text, body_html=shown_html, files=_files(kept), channel="email",
-        now=now, author_customer_id=customer.id if customer.id != owner else None)
+        now=now, author_customer_id=customer.id if customer.id != owner else None,
+        message_columns=_message_columns(row, msg, rule, original))
     if customer.id != owner:
         cc = list(ticket.cc_addresses or [])
         if customer.primary_email not in cc:
@@ -787,9 +913,8 @@ def _append(row, msg, key, ticket, customer, rule, kept, refused, automated, now
     if new_ticket.id != ticket.id:  # a reply to a closed ticket opened a linked one
         new_ticket.mailbox_id = ticket.mailbox_id
         new_ticket.automated_sender = automated
-        return _after_message(row, msg, key, new_ticket, message, rule, kept, refused, automated, now, "created",
-                              original)
-    return _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, "appended", original)
+        return _after_message(row, msg, key, new_ticket, message, rule, kept, refused, automated, now, "created")
+    return _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, "appended")
 
 
 def _own_bounce(row, msg, key, verdict, now):
@@ -817,6 +942,7 @@ def _own_bounce(row, msg, key, verdict, now):
                                         ).scalar_one_or_none()
                 if ce is not None and ce.bouncing_at is None:
                     ce.bouncing_at, ce.bounce_reason = now, f"{status} bounce of ticket #{ticket.number}"[:300]
+                    batchcache.put("bouncing", ce.email, True)
         return _finish(row, msg, "ignored", ticket=ticket, reason="own_bounce", error=verdict.reason,
                        message_row=note, now=now)
     _claim_key(key, row)

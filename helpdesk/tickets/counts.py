@@ -5,9 +5,8 @@ ORM call rebuild().
 """
 from collections import Counter as Tally
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import Boolean, bindparam, event, func, inspect, select, text
 
-from ..dbutil import upsert
 from ..extensions import db
 from .models import Ticket, TicketCount
 
@@ -43,15 +42,21 @@ def _collect(session, _ctx, _instances):
             tally[_key(obj.queue_id, obj.status, obj.assignee_id)] -= 1
 
 
+# SQL text, the same on SQLite and PostgreSQL: compiled once (an ON CONFLICT construct is compiled
+# again on every execution, and this runs on every flush that adds or moves a ticket).
+_ADD = text(
+    "INSERT INTO ticket_counts (queue_id, status, unassigned, n) VALUES (:queue_id, :status, :unassigned, :n) "
+    "ON CONFLICT (queue_id, status, unassigned) DO UPDATE SET n = ticket_counts.n + excluded.n"
+).bindparams(bindparam("unassigned", type_=Boolean()))
+
+
 def _apply(session, _ctx):
     tally = session.info.pop("ticket_count_deltas", None)
     if not tally:
         return
     for (queue_id, status, unassigned), delta in sorted(tally.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1], kv[0][2])):
         if delta:
-            upsert(session, TicketCount.__table__,
-                   {"queue_id": queue_id, "status": status, "unassigned": unassigned, "n": delta},
-                   ["queue_id", "status", "unassigned"], {"n": lambda ex: TicketCount.__table__.c.n + ex.n})
+            session.execute(_ADD, {"queue_id": queue_id, "status": status, "unassigned": unassigned, "n": delta})
 
 
 def install(session_cls):

@@ -9,6 +9,7 @@ from flask import current_app, has_request_context
 from flask_babel import pgettext
 from sqlalchemy import or_, select, update
 
+from .. import batchcache
 from ..auth.i18n import _
 from ..auth.models import User
 from ..customers.models import Customer
@@ -88,15 +89,19 @@ def resolve_number(number):
 
 # ---------------------------------------------------------------- helpers
 
+# Built once (its cache key is computed once); the session's Counter rows are not synchronised (none
+# is read after it is created).
+_NEXT_NUMBER = (update(Counter).where(Counter.name == "ticket").values(value=Counter.value + 1)
+                .returning(Counter.value).execution_options(synchronize_session=False))
+
+
 def next_number():
     """The next ticket number: an atomic UPDATE ... RETURNING on the counter row.
 
     On PostgreSQL the row lock serialises concurrent creators until their commit; on SQLite the
     write lock does. Numbers are therefore sequential and unique.
     """
-    value = db.session.execute(
-        update(Counter).where(Counter.name == "ticket").values(value=Counter.value + 1).returning(Counter.value)
-    ).scalar_one_or_none()
+    value = db.session.execute(_NEXT_NUMBER).scalar_one_or_none()
     if value is None:
         db.session.add(Counter(name="ticket", value=1000))
         db.session.flush()
@@ -191,15 +196,20 @@ def _message_parts(body_text, body_html):
 
 
 def _add_message(ticket, *, kind, body_text, body_html, author_user_id=None, author_customer_id=None,
-                 channel=None, files=None, now, first=None):
+                 channel=None, files=None, now, first=None, columns=None):
     """first: (text, html) of a new ticket's first message, whose count, activity and preview the
-    ticket row was inserted with (no second write of the ticket, no read of its messages)."""
+    ticket row was inserted with (no second write of the ticket, no read of its messages).
+    columns: other columns of the message row (the mail ingest's Message-ID, thread rule, inbound
+    row), written with its INSERT rather than by an UPDATE after it."""
     text, html = first or _message_parts(body_text, body_html)
     msg = Message(ticket_id=ticket.id, kind=kind, author_user_id=author_user_id,
                   author_customer_id=author_customer_id, channel=channel, body_text=text or "",
-                  body_html=html, created_at=now)
+                  body_html=html, created_at=now, **(columns or {}))
     db.session.add(msg)
-    db.session.flush()
+    if files or first is None:
+        # the attachments, and the callers of a later message, need its id at once; a new ticket's
+        # first message without files is written by the next flush, with what follows it
+        db.session.flush()
     _store_attachments(ticket, msg, files)
     if first is None:
         ticket.message_count = (ticket.message_count or 0) + 1
@@ -213,11 +223,14 @@ def _add_message(ticket, *, kind, body_text, body_html, author_user_id=None, aut
 # ---------------------------------------------------------------- create
 
 def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_id=None, priority="normal",
-                  body_html=None, files=None, tags=(), assignee_id=None, linked_ticket_id=None, now=None):
+                  body_html=None, files=None, tags=(), assignee_id=None, linked_ticket_id=None, now=None,
+                  columns=None, message_columns=None):
     """Open a ticket with its first message.
 
     actor_id is the agent creating it on the customer's behalf (phone, walk-in), or None when the
     customer wrote it (web, email). The first message is always the customer's words.
+    columns / message_columns: other columns of the ticket row (an email ticket's mailbox, Cc list,
+    Reply-To) and of its first message, written with their INSERTs rather than by UPDATEs after them.
     """
     now = now or utcnow()
     if channel not in CHANNELS:
@@ -229,7 +242,8 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
         raise DomainError(_("A subject is required."), field="subject")
     if not (body_text or "").strip() and not body_html:
         raise DomainError(_("A message is required."), field="body")
-    if db.session.get(Queue, queue_id) is None:
+    # (a batch keeps the row: the session holds rows weakly, and would read it again for each ticket)
+    if batchcache.lookup("queue", queue_id, lambda: db.session.get(Queue, queue_id)) is None:
         raise DomainError(_("Unknown queue."), field="queue")
     customer = db.session.get(Customer, customer_id)
     if customer is None:
@@ -242,16 +256,19 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     ticket = Ticket(number=next_number(), subject=subject[:300], channel=channel, status="new", priority=priority,
                     queue_id=queue_id, customer_id=customer.id, created_at=now, last_activity_at=now,
                     last_customer_message_at=now, linked_ticket_id=linked_ticket_id,
-                    message_count=1, last_message_preview=preview(first[0]))
+                    message_count=1, last_message_preview=preview(first[0]), **(columns or {}))
     db.session.add(ticket)
     db.session.flush()
+    # created in this batch: nothing was sent about it yet; and the batch keeps the row for a reply
+    # later in it (the session holds rows weakly)
+    batchcache.put("new_ticket", ticket.id, ticket)
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
           actor_customer_id=None if actor_id else customer.id)
     warranty.on_created(ticket, now, first[0])
     sla.on_created(ticket, now, customer)
     ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
                                         author_customer_id=customer.id, channel=channel, files=files, now=now,
-                                        first=first)
+                                        first=first, columns=message_columns)
     if tags:
         _apply_tags(ticket, tags, actor_id, now)
     if assignee_id:
@@ -315,11 +332,12 @@ def add_agent_message(ticket_id, actor_id, *, body_text, kind="reply", body_html
 
 
 def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, files=None, channel="web",
-                         now=None, author_customer_id=None):
+                         now=None, author_customer_id=None, message_columns=None):
     """A customer's message on their ticket, applying the workflow rule for its status.
 
     `author_customer_id`: another participant writing on the ticket (an email reply from a Cc'd
-    address); ownership is still checked against `customer_id`.
+    address); ownership is still checked against `customer_id`. `message_columns`: other columns
+    of the message row (see create_ticket).
     Returns (ticket, message): the ticket is a new linked one when the original was closed.
     """
     now = now or utcnow()
@@ -334,11 +352,13 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
     if outcome.effect == "new_linked_ticket":
         new = create_ticket(customer_id=customer_id, subject=ticket.subject, body_text=body_text,
                             body_html=body_html, files=files, channel=channel, queue_id=ticket.queue_id,
-                            priority=ticket.priority, linked_ticket_id=ticket.id, now=now)
+                            priority=ticket.priority, linked_ticket_id=ticket.id, now=now,
+                            message_columns=message_columns)
         audit(ticket.id, None, "follow_up", None, new.number, actor_customer_id=customer_id)
         return new, db.session.execute(select(Message).where(Message.ticket_id == new.id)).scalars().first()
     msg = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
-                       author_customer_id=author_customer_id or customer_id, channel=channel, files=files, now=now)
+                       author_customer_id=author_customer_id or customer_id, channel=channel, files=files, now=now,
+                       columns=message_columns)
     ticket.last_customer_message_at = now
     if outcome.new_status:
         _set_status(ticket, outcome.new_status, None, now, actor_customer_id=customer_id, note=outcome.effect)

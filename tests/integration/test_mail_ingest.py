@@ -139,12 +139,8 @@ def test_machine_mail_makes_a_ticket_marked_automated(app, queue):
     assert out.action == "created" and t.automated_sender is True
 
 
-def test_a_hard_bounce_of_our_mail_lands_on_its_ticket_and_flags_the_address(app, queue, make):
-    cust = make.customer(email="budi@pelanggan.co.id")
-    t = make.ticket(queue=queue, customer=cust)
-    ours = tokens.make_message_id(t.id, app.config["SECRET_KEY"], "helpdesk.test")
-    db.session.add(MailMessageId(message_id=ours, ticket_id=t.id, direction="out"))
-    db.session.commit()
+def test_a_hard_bounce_of_our_mail_lands_on_its_ticket_and_flags_the_address(app, queue, our_mail):
+    t, ours = our_mail("budi@pelanggan.co.id")
     delay = ingest(dsn(original_message_id=ours, recipient="budi@pelanggan.co.id", status="4.4.1"))
     addr = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == "budi@pelanggan.co.id")).scalar_one()
     assert (delay.action, delay.reason, delay.ticket) == ("ignored", "own_bounce", t.number)

@@ -1,0 +1,81 @@
+"""A chunk of inbound mail written together (one savepoint, the batch's read caches) ends exactly as
+the same messages would one at a time."""
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from helpdesk.customers.models import CustomerEmail
+from helpdesk.extensions import db
+from helpdesk.mail import budget, services
+from helpdesk.mail.models import AutoMailLog, OutboundMail
+from helpdesk.tickets import services as ticket_services
+from helpdesk.tickets.models import Ticket
+from helpdesk.timeutil import utcnow
+from tests.mailgen import dsn, mail
+
+
+def process(*raws):
+    """Store the messages, commit, then process them as one chunk."""
+    ids = [services.store_file(raw, f"batch-{n}") for n, raw in enumerate(raws)]
+    db.session.commit()
+    return services.process_pending(ids=ids)
+
+
+def count(model, *where):
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_a_message_that_raises_makes_the_chunk_redo_message_by_message_with_the_same_results(
+        app, queue, monkeypatch):
+    real = ticket_services.create_ticket
+
+    def explodes_on_one_subject(**kw):
+        if kw["subject"] == "meledak":
+            raise RuntimeError("boom")
+        return real(**kw)
+
+    monkeypatch.setattr(ticket_services, "create_ticket", explodes_on_one_subject)
+    outs = process(mail(subject="satu", frm="Ani <ani@pelanggan.co.id>", message_id="<satu@pelanggan.co.id>"),
+                   mail(subject="meledak", frm="Budi <budi@pelanggan.co.id>"),
+                   mail(subject="dua", frm="Ani <ani@pelanggan.co.id>"),
+                   mail(subject="Re: satu", frm="Ani <ani@pelanggan.co.id>", in_reply_to="<satu@pelanggan.co.id>"))
+    assert [o.action for o in outs] == ["created", "quarantined", "created", "appended"]
+    assert "RuntimeError: boom" in outs[1].error
+    assert outs[3].ticket == outs[0].ticket
+    numbers = sorted(db.session.execute(select(Ticket.number)).scalars())
+    assert numbers == [outs[0].ticket, outs[2].ticket] and numbers[1] == numbers[0] + 1  # no number lost
+    # what the rolled-back pass wrote is gone: one customer, one acknowledgement per ticket
+    assert count(CustomerEmail, CustomerEmail.email == "ani@pelanggan.co.id") == 1
+    assert count(OutboundMail, OutboundMail.kind == "ack") == 2
+    assert count(AutoMailLog, AutoMailLog.recipient == "ani@pelanggan.co.id") == 2
+
+
+def test_the_same_message_twice_in_one_chunk_is_one_ticket_and_a_duplicate(app, queue):
+    again = mail(message_id="<dua-kali@pelanggan.co.id>", subject="Dua kali")
+    bare = mail(message_id=None, subject="Tanpa Message-ID")
+    outs = process(again, bare, again, bare)
+    assert [o.action for o in outs] == ["created", "created", "duplicate", "duplicate"]
+    assert (outs[2].ticket, outs[3].ticket) == (outs[0].ticket, outs[1].ticket)
+    assert count(Ticket) == 2
+
+
+def test_the_address_budget_counts_earlier_mail_and_the_chunks_own_acknowledgements(app, queue):
+    app.config["MAIL_BUDGET_PER_ADDRESS_HOUR"] = 3
+    now = utcnow()
+    budget.record(["ani@pelanggan.co.id"], None, now=now - timedelta(minutes=30))  # inside the hour
+    budget.record(["ani@pelanggan.co.id"], None, now=now - timedelta(hours=2))  # outside it
+    db.session.commit()
+    outs = process(*(mail(subject=f"Masalah {n}", frm="Ani <ani@pelanggan.co.id>") for n in range(4)))
+    assert [o.action for o in outs] == ["created"] * 4
+    acks = db.session.execute(select(OutboundMail.status).where(OutboundMail.kind == "ack")
+                              .order_by(OutboundMail.id)).scalars().all()
+    assert acks == ["queued", "queued", "held", "held"]  # 1 earlier + 2 = the limit of 3
+
+
+def test_a_hard_bounce_flags_the_address_for_the_rest_of_its_chunk(app, queue, our_mail):
+    _old, ours = our_mail("budi@pelanggan.co.id")
+    bounce, new = process(dsn(original_message_id=ours, recipient="budi@pelanggan.co.id", status="5.1.1"),
+                          mail(subject="Masih bermasalah", frm="Budi <budi@pelanggan.co.id>"))
+    assert (bounce.action, bounce.reason, new.action) == ("ignored", "own_bounce", "created")
+    ticket = db.session.execute(select(Ticket).where(Ticket.number == new.ticket)).scalar_one()
+    assert count(OutboundMail, OutboundMail.ticket_id == ticket.id, OutboundMail.kind == "ack") == 0
