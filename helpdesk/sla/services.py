@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from .. import batchcache
 from ..extensions import db
 from . import calendar as bcal
 from .models import BusinessCalendar, CalendarDay, SlaClock, SlaPolicy, SlaRule
@@ -62,8 +63,9 @@ def policy_calendar(policy):
 def choose_policy(ticket, customer=None):
     """The policy of a new ticket: the first rule (by position) matching the customer's support tier,
     the queue or the channel; else the default policy; None when there is none."""
-    rules = db.session.execute(select(SlaRule.kind, SlaRule.value, SlaRule.policy_id)
-                               .order_by(SlaRule.position, SlaRule.id)).all()
+    # (a batch of inbound mail reads the rules once)
+    rules = batchcache.lookup("sla", "rules", lambda: db.session.execute(
+        select(SlaRule.kind, SlaRule.value, SlaRule.policy_id).order_by(SlaRule.position, SlaRule.id)).all())
     if rules:
         tier = None
         for kind, value, policy_id in rules:
@@ -81,8 +83,8 @@ def choose_policy(ticket, customer=None):
                 return db.session.get(SlaPolicy, policy_id)
             elif kind == "channel" and ticket.channel == value:
                 return db.session.get(SlaPolicy, policy_id)
-    return db.session.execute(select(SlaPolicy).where(SlaPolicy.is_default.is_(True))
-                              .order_by(SlaPolicy.id).limit(1)).scalar_one_or_none()
+    return batchcache.lookup("sla", "default", lambda: db.session.execute(
+        select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.id).limit(1)).scalar_one_or_none())
 
 
 # ---------------------------------------------------------------- one clock run

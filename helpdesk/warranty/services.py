@@ -16,6 +16,7 @@ import re
 
 from sqlalchemy import select
 
+from .. import batchcache
 from ..auth.i18n import _
 from ..customers.models import Customer
 from ..errors import DomainError, NotFound
@@ -156,7 +157,9 @@ def mentioned_hosts(text):
 def guess_item(customer_id, text, category=None):
     """The customer's item a new ticket is about: one whose identifier the text names; else the only
     active item in the category's product line. None when unsure."""
-    items = [i for i in items_of(customer_id) if i.status != "cancelled"]
+    # (a batch of inbound mail reads each sender's items once)
+    items = [i for i in batchcache.lookup("owned_items", customer_id, lambda: items_of(customer_id))
+             if i.status != "cancelled"]
     hosts = set(mentioned_hosts(text))
     named = [i for i in items if i.identifier and i.identifier in hosts]
     if category is not None and category.product_line:
