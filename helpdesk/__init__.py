@@ -111,6 +111,7 @@ def register_blueprints(app):
     """Every feature's blueprint."""
     from .admin.views import bp as admin_bp
     from .sla import admin as _sla_admin  # noqa: F401  (the SLA admin pages register on the admin blueprint)
+    from .warranty import admin as _catalogue_admin  # noqa: F401  (the catalogue admin pages, likewise)
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
     from .customers.views import bp as customers_bp

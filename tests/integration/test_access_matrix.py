@@ -17,6 +17,7 @@ from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
 from helpdesk.sla.models import BusinessCalendar, SlaPolicy
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
+from helpdesk.warranty.models import ContractPlan, IssueCategory, Product
 
 ROLE_NAMES = ("anonymous",) + ROLES
 # The matrix also runs as a customer signed in to the portal (the matrix ticket's customer).
@@ -105,6 +106,15 @@ ACCESS = {
     "admin.sla_rules": "admin",
     "admin.sla_rule_delete": "admin",  # an unknown rule: a message and a redirect
     "admin.sla_rule_move": "admin",
+    "admin.warranty_products": "admin",
+    "admin.warranty_product_new": "admin",
+    "admin.warranty_product_edit": "admin",  # an empty POST: the form again (400)
+    "admin.warranty_plans": "admin",
+    "admin.warranty_plan_new": "admin",
+    "admin.warranty_plan_edit": "admin",
+    "admin.warranty_categories": "admin",
+    "admin.warranty_category_new": "admin",
+    "admin.warranty_category_edit": "admin",
     "api.openapi": "public",
     "webform.form": "public",
     "webform.done": "public",
@@ -197,6 +207,11 @@ def world(app, make):
                              from_addr="a@example.net", subject="Matrix", ticket_id=ticket.id)
     block = SenderBlock(pattern="@spam.example.com")
     db.session.add_all([inbound, block])
+    catalogue = [Product(code="MATRIX-WEB", name="Matrix website", product_line="website"),
+                 ContractPlan(name="Matrix care", covers_lines=["website"]),
+                 IssueCategory(code="matrix_down", name_id="Matrix mati", name_en="Matrix down")]
+    db.session.add_all(catalogue)
+    db.session.flush()
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -208,7 +223,8 @@ def world(app, make):
                    "request_id": 999999, "mailbox_id": mailbox.id, "inbound_id": inbound.id,
                    "block_id": block.id, "outbound_id": 999999, "day_id": 999999, "rule_id": 999999,
                    "policy_id": db.session.execute(select(SlaPolicy.id).limit(1)).scalar(),
-                   "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar()},
+                   "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
+                   "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
