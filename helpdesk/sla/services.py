@@ -55,7 +55,13 @@ def calendar_for(cal_row):
 
 
 def policy_calendar(policy):
-    return calendar_for(db.session.get(BusinessCalendar, policy.calendar_id))
+    # Read without autoflush (the ticket being created need not be written first); a batch of
+    # inbound mail builds each calendar once.
+    def load():
+        with db.session.no_autoflush:
+            return calendar_for(db.session.get(BusinessCalendar, policy.calendar_id))
+
+    return batchcache.lookup("sla_calendar", policy.calendar_id, load)
 
 
 # ---------------------------------------------------------------- which policy
@@ -64,8 +70,9 @@ def choose_policy(ticket, customer=None):
     """The policy of a new ticket: the first rule (by position) matching the customer's support tier,
     the queue or the channel; else the default policy; None when there is none."""
     # (a batch of inbound mail reads the rules once)
-    rules = batchcache.lookup("sla", "rules", lambda: db.session.execute(
-        select(SlaRule.kind, SlaRule.value, SlaRule.policy_id).order_by(SlaRule.position, SlaRule.id)).all())
+    with db.session.no_autoflush:
+        rules = batchcache.lookup("sla", "rules", lambda: db.session.execute(
+            select(SlaRule.kind, SlaRule.value, SlaRule.policy_id).order_by(SlaRule.position, SlaRule.id)).all())
     if rules:
         tier = None
         for kind, value, policy_id in rules:
@@ -83,8 +90,10 @@ def choose_policy(ticket, customer=None):
                 return db.session.get(SlaPolicy, policy_id)
             elif kind == "channel" and ticket.channel == value:
                 return db.session.get(SlaPolicy, policy_id)
-    return batchcache.lookup("sla", "default", lambda: db.session.execute(
-        select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.id).limit(1)).scalar_one_or_none())
+    with db.session.no_autoflush:
+        return batchcache.lookup("sla", "default", lambda: db.session.execute(
+            select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.id).limit(1))
+            .scalar_one_or_none())
 
 
 # ---------------------------------------------------------------- one clock run

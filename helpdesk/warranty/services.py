@@ -157,9 +157,11 @@ def mentioned_hosts(text):
 def guess_item(customer_id, text, category=None):
     """The customer's item a new ticket is about: one whose identifier the text names; else the only
     active item in the category's product line. None when unsure."""
-    # (a batch of inbound mail reads each sender's items once)
-    items = [i for i in batchcache.lookup("owned_items", customer_id, lambda: items_of(customer_id))
-             if i.status != "cancelled"]
+    # (a batch of inbound mail reads each sender's items once; no autoflush: the new ticket need not
+    # be written for this read)
+    with db.session.no_autoflush:
+        items = [i for i in batchcache.lookup("owned_items", customer_id, lambda: items_of(customer_id))
+                 if i.status != "cancelled"]
     hosts = set(mentioned_hosts(text))
     named = [i for i in items if i.identifier and i.identifier in hosts]
     if category is not None and category.product_line:
