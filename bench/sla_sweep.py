@@ -51,6 +51,7 @@ def seed_clocks(now, rng_seed=20261129):
 
     rnd = random.Random(rng_seed)
     policy_id = db.session.execute(select(SlaPolicy.id).where(SlaPolicy.is_default.is_(True))).scalar_one()
+    db.session.commit()  # end the read: the load below drops foreign keys that reference sla_policies
     with db.engine.begin() as conn:
         pg = conn.dialect.name == "postgresql"
         rows = conn.execute(select(Ticket.id, Ticket.status, Ticket.created_at, Ticket.queue_id, Ticket.priority,
