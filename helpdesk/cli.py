@@ -56,6 +56,134 @@ CANNED = [
 ]
 
 
+# The catalogue (issue #6): issue categories, products with their guarantees and bundles, contract plans.
+# (code, Indonesian name, English name, is a defect, product line)
+DEMO_CATEGORIES = [
+    ("site_down", "Website tidak bisa dibuka", "Site down", True, "website"),
+    ("email_not_working", "Email tidak berfungsi", "Email not working", True, "domain_hosting"),
+    ("bug_error", "Bug / error di website", "Bug or error", True, "website"),
+    ("slow_website", "Website lambat", "Slow website", True, "domain_hosting"),
+    ("content_change", "Permintaan ubah konten", "Content change request", False, "website"),
+    ("domain_renewal", "Pertanyaan perpanjangan domain", "Domain renewal question", False, "domain_hosting"),
+    ("billing_question", "Pertanyaan tagihan", "Billing question", False, None),
+]
+# (code, name, product line, price in rupiah, warranty days, cashback days, cashback categories, bundle)
+DEMO_PRODUCTS = [
+    ("DOM-COM", "Domain .com", "domain_hosting", 180_000, 30, 30, [], ""),
+    ("DOM-COID", "Domain .co.id", "domain_hosting", 300_000, 30, 30, [], ""),
+    ("HOST-1G", "Hosting 1 GB", "domain_hosting", 600_000, 30, 30, [], ""),
+    ("HOST-5G", "Hosting 5 GB", "domain_hosting", 1_200_000, 30, 30, [], ""),
+    ("WEB-COMPRO", "Website Company Profile", "website", 3_500_000, 90, 30, [], "domain_hosting 365"),
+    ("WEB-TOKO", "Website Toko Online", "website", 7_500_000, 90, 30, ["site_down", "bug_error"],
+     "HOST-5G 365\nDOM-COID 365"),
+    ("RESELLER-HOST", "Reseller Hosting", "reseller_franchise", 2_500_000, 30, 0, [], ""),
+    ("FRANCHISE-WEB", "Franchise Web Agency", "reseller_franchise", 25_000_000, 90, 0, [], ""),
+    ("ADS-GOOGLE", "Google Ads management (bulanan)", "ads_seo", 1_500_000, 0, 0, [], ""),
+    ("SEO-MONTHLY", "SEO bulanan", "ads_seo", 2_000_000, 0, 0, [], ""),
+    ("DEAL-VOUCHER", "Voucher daily deal", "daily_deal", 250_000, 0, 0, [], ""),
+]
+# (name, coverage days, product lines, support tier, price)
+DEMO_PLANS = [
+    ("Maintenance Website Basic", 365, ["website"], "standard", 1_800_000),
+    ("Premium Care", 365, ["website", "domain_hosting"], "premium", 4_800_000),
+]
+# Demo tickets about owned items, one for every charge decision. (customer index, product code, identifier,
+# activation days before today, contract plan or None, queue, subject, body, category code or None,
+# link the bundled item of that code instead of the main item)
+DEMO_ITEM_TICKETS = [
+    # website 10 days old: warranty and cashback -> free_warranty, cashback possible
+    (1, "WEB-COMPRO", "batiksekar.co.id", 10, None, "technical-support", "Website tidak bisa dibuka",
+     "Website batiksekar.co.id error 500 sejak tadi pagi.", "site_down", None),
+    # hosting 3 days old: free_warranty and cashback possible
+    (2, "HOST-1G", "kopimerapi.com", 3, None, "technical-support", "Email hosting tidak bisa kirim",
+     "Email di kopimerapi.com tidak bisa mengirim sejak kemarin.", "email_not_working", None),
+    # shop 45 days old: still in warranty, the 30-day cashback window is over
+    (3, "WEB-TOKO", "tokogudeg.id", 45, None, "technical-support", "Checkout toko online error",
+     "Tombol bayar di tokogudeg.id muncul error.", "bug_error", None),
+    # shop 200 days old: its free hosting (bundle, 365 days) -> free_bundle
+    (4, "WEB-TOKO", "malioborotravel.com", 200, None, "technical-support", "Email kantor tidak jalan",
+     "Email @malioborotravel.com tidak bisa menerima pesan.", "email_not_working", "HOST-5G"),
+    # website 400 days old with a Premium Care contract, a content change -> free_contract
+    (5, "WEB-COMPRO", "sekarjagad.co.id", 400, "Premium Care", "technical-support", "Tolong ganti foto di beranda",
+     "Mohon ganti foto banner di sekarjagad.co.id.", "content_change", None),
+    # the same customer's website 200 days old, no contract, a content change -> paid (not a defect)
+    (4, "WEB-TOKO", "malioborotravel.com", 200, None, "technical-support", "Tambah halaman promo",
+     "Mohon tambahkan halaman promo di malioborotravel.com.", "content_change", "WEB-TOKO"),
+    # hosting 500 days old, out of warranty -> paid
+    (6, "HOST-1G", "rinahandayani.com", 500, None, "technical-support", "Website lambat sekali",
+     "Website rinahandayani.com lambat sekali dibuka.", "slow_website", None),
+    # a domain bought 5 days ago, no category yet -> needs_classification
+    (7, "DOM-COID", "slametjaya.co.id", 5, None, "customer-support", "Domain belum aktif",
+     "Domain slametjaya.co.id yang saya beli belum aktif.", None, None),
+    # an SEO package, a bug -> paid (no warranty for that line)
+    (8, "SEO-MONTHLY", None, 60, "Maintenance Website Basic", "marketing", "Laporan SEO tidak terkirim",
+     "Laporan SEO bulan ini belum saya terima.", "bug_error", None),
+    # a billing question about no product in particular -> unknown_item
+    (9, None, None, 0, None, "billing", "Pertanyaan tagihan perpanjangan",
+     "Tagihan perpanjangan saya berbeda dari bulan lalu, mohon dijelaskan.", "billing_question", None),
+]
+
+
+def _seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd):
+    """The demo catalogue, owned items, contracts and tickets linked to them: every charge decision
+    appears (dates relative to `now`). Returns counts."""
+    from .tickets import services as ts
+    from .warranty import admin_services as catalogue
+    from .warranty import rules
+    from .warranty import services as warranty
+    from .warranty.models import OwnedItem
+
+    for code, name_id, name_en, is_defect, line in DEMO_CATEGORIES:
+        catalogue.save_category(None, admin.id, code=code, name_id=name_id, name_en=name_en, is_defect=is_defect,
+                                product_line=line)
+    products = {}
+    for code, name, line, price, warranty_days, cashback_days, categories, bundle in DEMO_PRODUCTS:
+        products[code] = catalogue.save_product(
+            None, admin.id, now, code=code, name=name, product_line=line, price=price, warranty_days=warranty_days,
+            cashback_days=cashback_days, cashback_categories=categories, bundle=bundle)
+    plans = {name: catalogue.save_plan(None, admin.id, now, name=name, coverage_days=days, covers_lines=lines,
+                                       support_tier=tier, price=price)
+             for name, days, lines, tier, price in DEMO_PLANS}
+    categories = {c.code: c for c in catalogue.list_categories()}
+    today = rules.complaint_day(now)
+    counts = {"products": len(products), "plans": len(plans), "categories": len(categories), "items": 0,
+              "contracts": 0, "item_tickets": 0}
+    owned = {}
+    for (ci, code, identifier, age, plan, qslug, subject, body, category,
+         bundled_code) in DEMO_ITEM_TICKETS:
+        cust = customers[ci]
+        item = None
+        if code is not None:
+            item = owned.get((ci, code, identifier))
+            if item is None:
+                start = today - timedelta(days=age)
+                item = warranty.create_item(customer_id=cust.id, product_id=products[code].id,
+                                            purchase_date=start - timedelta(days=2), activation_date=start,
+                                            reference=f"SO-{rnd.randint(10000, 99999)}", identifier=identifier)
+                owned[(ci, code, identifier)] = item
+                counts["items"] += 1 + len(products[code].bundle or [])
+            if plan is not None:
+                warranty.add_contract(customer_id=cust.id, plan_id=plans[plan].id,
+                                      start=today - timedelta(days=min(age, 100)),
+                                      reference=f"KTR-{rnd.randint(1000, 9999)}")
+                counts["contracts"] += 1
+            if bundled_code and bundled_code != code:
+                item = db.session.execute(select(OwnedItem).where(
+                    OwnedItem.bundle_parent_id == item.id,
+                    OwnedItem.product_id == products[bundled_code].id)).scalar_one()
+        agent = agent_by_queue[qslug]
+        when = now - timedelta(hours=rnd.randint(1, 5), minutes=rnd.randint(0, 59))
+        t = ts.create_ticket(customer_id=cust.id, subject=subject, body_text=body, channel="email",
+                             queue_id=queues[qslug].id, priority="normal", now=when)
+        ts.assign(t.id, admin.id, agent.id, now=when + timedelta(minutes=5))
+        warranty.set_item(t.id, agent.id, item.id if item is not None else None, now=when + timedelta(minutes=6))
+        if category is not None:
+            warranty.set_category(t.id, agent.id, categories[category].id, now=when + timedelta(minutes=7))
+        counts["item_tickets"] += 1
+    db.session.flush()
+    return counts
+
+
 def seed_demo(seed=7):
     """Create demo agents, queues, customers and tickets unless they exist. Returns a summary."""
     from .auth.models import User
@@ -135,6 +263,8 @@ def seed_demo(seed=7):
                     if status == "closed":
                         ts.change_status(t.id, agent.id, "closed", now=when + timedelta(days=1))
         created["tickets"] += 1
+    created.update(_seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd))
+    created["tickets"] += created.pop("item_tickets")
     db.session.commit()
     return created
 
