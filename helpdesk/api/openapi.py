@@ -7,6 +7,7 @@ import copy
 
 from ..tickets.models import CHANNELS, PRIORITIES
 from ..tickets.states import STATUSES
+from ..warranty.rules import CHARGE_CODES
 
 
 def _ref(name):
@@ -91,9 +92,35 @@ SCHEMAS = {
             "created_at": DATETIME, "last_activity_at": DATETIME, "first_response_at": NULL_DATETIME,
             "last_customer_message_at": NULL_DATETIME, "last_agent_message_at": NULL_DATETIME,
             "resolved_at": NULL_DATETIME, "closed_at": NULL_DATETIME,
+            "eligibility": _nullable(_ref("Eligibility")),
             "url": {"type": "string", "format": "uri", "description": "This ticket in the API."},
         },
     },
+    "Eligibility": {
+        "type": "object", "required": ["charge", "rule", "until", "explanation", "cashback"],
+        "description": "Who pays for the service and whether the cashback guarantee can be claimed, as last "
+                       "evaluated (at intake and whenever the linked item, the issue category or the complaint "
+                       "date changed). Null when the ticket was never evaluated.",
+        "properties": {
+            "charge": {"type": "string", "enum": list(CHARGE_CODES)},
+            "rule": {"type": "string", "description": "The rule that decided, e.g. warranty_period, contract:12."},
+            "until": {"type": ["string", "null"], "format": "date", "description": "The last free day."},
+            "explanation": _ref("TwoLanguages"),
+            "cashback": {
+                "type": "object", "required": ["eligible", "until", "days_left", "reason"],
+                "properties": {
+                    "eligible": {"type": "boolean"},
+                    "until": {"type": ["string", "null"], "format": "date",
+                              "description": "The last day of the cashback window (Asia/Jakarta)."},
+                    "days_left": {"type": ["integer", "null"],
+                                  "description": "Whole days after the complaint day (0 on the last day)."},
+                    "reason": _ref("TwoLanguages"),
+                },
+            },
+        },
+    },
+    "TwoLanguages": {"type": "object", "required": ["id", "en"],
+                     "properties": {"id": {"type": "string"}, "en": {"type": "string"}}},
     "TicketDetail": {
         "allOf": [_ref("Ticket"), {
             "type": "object", "required": ["messages", "allowed_statuses", "linked_ticket"],

@@ -39,6 +39,8 @@ def ticket_summary(ticket):
         "last_agent_message_at": iso(ticket.last_agent_message_at),
         "resolved_at": iso(ticket.resolved_at),
         "closed_at": iso(ticket.closed_at),
+        # the latest eligibility decision (warranty.rules.Decision.as_dict()); None: never evaluated
+        "eligibility": ticket.eligibility,
         "url": url_for("api.get_ticket", number=ticket.number, _external=True),
     }
 

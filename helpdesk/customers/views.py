@@ -6,6 +6,9 @@ from sqlalchemy import func, or_, select
 
 from ..errors import DomainError
 from ..extensions import db
+from ..warranty import services as warranty_services
+from ..warranty.forms import ContractForm, ItemForm
+from ..warranty.models import ContractPlan, Product
 from ..web import roles_required
 from . import services
 from .forms import AddEmailForm, CustomerForm, MergeCustomerForm, OrganisationForm
@@ -64,9 +67,93 @@ def show(customer_id):
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")
+    return _render_show(cust, form)
+
+
+def _item_form(bound=True):
+    """The add-item form (bound to the posted data, or empty), with the active products."""
+    form = ItemForm() if bound else ItemForm(formdata=None)
+    products = db.session.execute(select(Product).where(Product.active.is_(True))
+                                  .order_by(Product.product_line, Product.name)).scalars().all()
+    form.product_id.choices = [(str(p.id), f"{p.name} ({p.code})") for p in products]
+    return form
+
+
+def _contract_form(bound=True):
+    form = ContractForm() if bound else ContractForm(formdata=None)
+    plans = db.session.execute(select(ContractPlan).where(ContractPlan.active.is_(True))
+                               .order_by(ContractPlan.name)).scalars().all()
+    form.plan_id.choices = [(str(p.id), p.name) for p in plans]
+    return form
+
+
+def _render_show(cust, form=None, item_form=None, contract_form=None, status=200):
+    """The profile page; a rejected form is passed in and shown again as typed."""
+    if form is None:
+        form = CustomerForm(formdata=None, obj=cust)
+        form.organisation_id.choices = _org_choices()
+        form.language.data = cust.language or ""
+        form.organisation_id.data = str(cust.organisation_id or "")
     tickets = services.customer_ticket_summary(cust.id, limit=50)
+    items = warranty_services.items_of(cust.id)
+    contracts = warranty_services.contracts_of(cust.id)
+    today = warranty_services.local_today()
+    from ..warranty.views import covering_contracts
+
     return render_template("customers/show.html", customer=cust, form=form, merge_form=MergeCustomerForm(),
-                           email_form=AddEmailForm(), tickets=tickets)
+                           email_form=AddEmailForm(), tickets=tickets, items=items,
+                           item_contracts={i.id: covering_contracts(i, contracts) for i in items},
+                           contracts=contracts, today=today,
+                           effective_tier=warranty_services.effective_tier(cust, today),
+                           item_form=item_form or _item_form(bound=False),
+                           contract_form=contract_form or _contract_form(bound=False)), status
+
+
+def _customer_or_404(customer_id):
+    cust = db.session.get(Customer, customer_id)
+    if cust is None or cust.merged_into_id:
+        abort(404)
+    return cust
+
+
+def _add_owned(customer_id, form_factory, form_name, create, success):
+    """Validate a customer-page form, create through the warranty service, or show the page again
+    with the form as typed (a service error on a field is shown at that field)."""
+    cust = _customer_or_404(customer_id)
+    form = form_factory()
+    if not form.validate_on_submit():
+        return _render_show(cust, status=400, **{form_name: form})
+    try:
+        create(cust, form)
+    except DomainError as exc:
+        db.session.rollback()
+        name = {"product": "product_id", "plan": "plan_id"}.get(exc.details.get("field"), exc.details.get("field"))
+        field = getattr(form, name, None) if name else None
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors) + [exc.message]
+        else:
+            flash(exc.message, "error")
+        return _render_show(cust, status=exc.status_code, **{form_name: form})
+    db.session.commit()
+    flash(success, "success")
+    return redirect(url_for("customers.show", customer_id=cust.id))
+
+
+@bp.route("/<int:customer_id>/items", methods=["POST"])
+def add_item(customer_id):
+    """Record something the customer owns (a website also brings its bundled domain and hosting)."""
+    return _add_owned(customer_id, _item_form, "item_form", lambda cust, form: warranty_services.create_item(
+        customer_id=cust.id, product_id=int(form.product_id.data), purchase_date=form.purchase_date.data,
+        activation_date=form.activation_date.data, reference=form.reference.data,
+        identifier=form.identifier.data, status=form.status.data), _("Item added."))
+
+
+@bp.route("/<int:customer_id>/contracts", methods=["POST"])
+def add_contract(customer_id):
+    """Record a service contract of the customer (from its start, for the plan's coverage)."""
+    return _add_owned(customer_id, _contract_form, "contract_form", lambda cust, form: warranty_services.add_contract(
+        customer_id=cust.id, plan_id=int(form.plan_id.data), start=form.start.data, reference=form.reference.data),
+        _("Service contract added."))
 
 
 @bp.route("/<int:customer_id>/emails", methods=["POST"])

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from ..extensions import db
+from ..warranty.rules import CHARGE_CODES
 from . import counts as counts_mod
 from . import search
 from .models import CHANNELS, DONE_STATUSES, PRIORITIES, Queue, Tag, Ticket, ticket_tags
@@ -44,6 +45,7 @@ class ListParams:
     assignee: str = ""  # "" | "none" | user id
     tag: str = ""
     channel: str = ""
+    charge: str = ""  # a charge decision (warranty.rules.CHARGE_CODES)
     q: str = ""
     sort: str = "-last_activity"
     cursor: str = ""
@@ -53,7 +55,7 @@ class ListParams:
     @classmethod
     def from_args(cls, args, page_size=25):
         p = cls(**{k: (args.get(k) or "").strip() for k in
-                   ("view", "status", "priority", "assignee", "tag", "channel", "q", "sort", "cursor")})
+                   ("view", "status", "priority", "assignee", "tag", "channel", "charge", "q", "sort", "cursor")})
         p.view = p.view or "all"
         p.sort = p.sort if p.sort in SORTS else "-last_activity"
         if p.status not in ("", "any", *STATUSES):
@@ -62,19 +64,22 @@ class ListParams:
             p.priority = ""
         if p.channel not in ("", *CHANNELS):
             p.channel = ""
+        if p.charge not in ("", *CHARGE_CODES):
+            p.charge = ""
         if p.assignee not in ("", "none") and not p.assignee.isdigit():
             p.assignee = ""
         p.page_size = page_size
         return p
 
     def as_args(self, **changes):
-        data = {k: getattr(self, k) for k in ("view", "status", "priority", "assignee", "tag", "channel", "q", "sort")}
+        data = {k: getattr(self, k) for k in ("view", "status", "priority", "assignee", "tag", "channel", "charge", "q",
+                                             "sort")}
         data.update(changes)
         return {k: v for k, v in data.items() if v and not (k == "sort" and v == "-last_activity")}
 
     @property
     def has_extra_filters(self):
-        return bool(self.priority or self.assignee or self.tag or self.channel or self.q
+        return bool(self.priority or self.assignee or self.tag or self.channel or self.charge or self.q
                     or self.status not in ("",))
 
 
@@ -123,6 +128,10 @@ def _conditions(params, user, visibility):
         conds.append(Ticket.assignee_id == int(params.assignee))
     if params.channel:
         conds.append(Ticket.channel == params.channel)
+    if params.charge:
+        # ix_tickets_open_charge_activity (charge, last_activity_at, id) over open tickets: with the
+        # open-statuses filter (repeated literally above) the page walks it in activity order.
+        conds.append(Ticket.charge == params.charge)
     if params.tag:
         tag_id = select(Tag.id).where(Tag.name == params.tag.lower()).scalar_subquery()
         conds.append(Ticket.id.in_(select(ticket_tags.c.ticket_id).where(ticket_tags.c.tag_id == tag_id)))

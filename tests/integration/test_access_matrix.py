@@ -5,6 +5,7 @@ test_every_route_is_in_the_matrix, so a new route cannot ship without a decision
 use it.
 """
 import io
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
 from helpdesk.sla.models import BusinessCalendar, SlaPolicy
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
-from helpdesk.warranty.models import ContractPlan, IssueCategory, Product
+from helpdesk.warranty.models import ContractPlan, IssueCategory, OwnedItem, Product
 
 ROLE_NAMES = ("anonymous",) + ROLES
 # The matrix also runs as a customer signed in to the portal (the matrix ticket's customer).
@@ -28,6 +29,7 @@ MATRIX_ROLES = ROLE_NAMES + ("customer",)
 # ticket: agents who can see the Technical Support ticket (its queue's members, admins): others 404
 # admin: the admin role only (403 for the other roles)
 # customer_admin: admin or customer_support (merging customers)
+# ticket_tech: technical support who can see the ticket (an admin who sees it gets 403, others 404)
 # api / api_ticket / api_create: token auth; anonymous 401; api_ticket like `ticket`;
 #   api_create needs membership of the target queue (403 otherwise)
 # customer: a customer signed in to the portal (their own ticket and attachment); agents get 403,
@@ -62,6 +64,12 @@ ACCESS = {
     "customers.show": "agent",
     "customers.merge": "customer_admin",
     "customers.add_email": "agent",
+    "customers.add_item": "agent",  # an empty POST: the page again with the form's errors (400)
+    "customers.add_contract": "agent",
+    "warranty.item": "agent",  # an owned item's timeline: like the customer page, any agent
+    "warranty.set_item": "ticket",
+    "warranty.set_category": "ticket",
+    "warranty.set_complaint_date": "ticket_tech",
     "customers.organisations": "agent",
     "customers.organisation": "agent",
     "admin.index": "admin",
@@ -174,6 +182,8 @@ def allowed(rule, role):
         return role == "admin"
     if rule == "customer_admin":
         return role in ("admin", "customer_support")
+    if rule == "ticket_tech":
+        return role == "technical_support"
     raise AssertionError(rule)
 
 
@@ -206,7 +216,12 @@ def world(app, make):
     inbound = InboundMessage(mailbox_id=mailbox.id, raw_sha256=rawstore.save(raw), size=len(raw), result="created",
                              from_addr="a@example.net", subject="Matrix", ticket_id=ticket.id)
     block = SenderBlock(pattern="@spam.example.com")
-    db.session.add_all([inbound, block])
+    product = Product(code="MATRIX-HOST", name="Matrix hosting", product_line="domain_hosting")
+    db.session.add_all([inbound, block, product])
+    db.session.flush()
+    owned = OwnedItem(customer_id=cust.id, product_id=product.id, purchase_date=date(2026, 1, 1))
+    db.session.add(owned)
+    db.session.flush()
     catalogue = [Product(code="MATRIX-WEB", name="Matrix website", product_line="website"),
                  ContractPlan(name="Matrix care", covers_lines=["website"]),
                  IssueCategory(code="matrix_down", name_id="Matrix mati", name_en="Matrix down")]
@@ -221,7 +236,7 @@ def world(app, make):
                    "user_id": spare.id, "org_id": org.id, "queue_id": queues["marketing"].id, "canned_id": canned.id,
                    "token": "not-a-valid-token", "action": "send-reset", "filename": "app.css",
                    "request_id": 999999, "mailbox_id": mailbox.id, "inbound_id": inbound.id,
-                   "block_id": block.id, "outbound_id": 999999, "day_id": 999999, "rule_id": 999999,
+                   "block_id": block.id, "item_id": owned.id, "outbound_id": 999999, "day_id": 999999, "rule_id": 999999,
                    "policy_id": db.session.execute(select(SlaPolicy.id).limit(1)).scalar(),
                    "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id},
