@@ -152,7 +152,8 @@ def add_item(customer_id):
 def add_contract(customer_id):
     """Record a service contract of the customer (from its start, for the plan's coverage)."""
     return _add_owned(customer_id, _contract_form, "contract_form", lambda cust, form: warranty_services.add_contract(
-        customer_id=cust.id, plan_id=int(form.plan_id.data), start=form.start.data, reference=form.reference.data),
+        customer_id=cust.id, plan_id=int(form.plan_id.data), start=form.start.data,
+        reference=form.contract_reference.data),
         _("Service contract added."))
 
 

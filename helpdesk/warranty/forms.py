@@ -40,4 +40,4 @@ class ItemForm(FlaskForm):
 class ContractForm(FlaskForm):
     plan_id = SelectField(_l("Contract plan"), choices=[], validators=[DataRequired()])
     start = DateField(_l("Start"), validators=[DataRequired()])
-    reference = StringField(_l("Reference"), validators=[Length(max=80)])
+    contract_reference = StringField(_l("Reference"), validators=[Length(max=80)])
