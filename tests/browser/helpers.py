@@ -55,3 +55,18 @@ class PageWatch:
         if self.axe_source is not None:
             violations = self.axe_violations()
             assert not violations, f"axe-core violations after {step}: {violations}"
+
+
+def desk_page(browser, base_url, axe_source):
+    """A desktop page in English and Asia/Jakarta, watched (PageWatch), and a screenshot function
+    that saves under SHOTS: (context, page, watch, shot). The caller closes the context."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US",
+                                  timezone_id="Asia/Jakarta", service_workers="block")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+
+    def shot(name):
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    return context, page, PageWatch(page, base_url, axe_source), shot

@@ -12,7 +12,7 @@ from helpdesk.tickets import services, states
 from helpdesk.tickets.models import Message, Ticket
 from helpdesk.timeutil import utcnow
 from helpdesk.web import STATUS_LABELS
-from tests.browser.helpers import SHOTS, PageWatch
+from tests.browser.helpers import SHOTS, desk_page
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -95,16 +95,7 @@ def test_agent_works_a_ticket_in_the_browser(app, make, live_server, browser, ax
     visible = db.session.execute(  # open tickets in her queues: what "All open" counts
         select(Ticket.id).where(Ticket.queue_id.in_(services.queue_ids_of(seed["agent"].id)),
                                 Ticket.status.in_(states.OPEN_STATUSES))).scalars().all()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US",
-                                  timezone_id="Asia/Jakarta", service_workers="block")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    watch = PageWatch(page, live_server, axe_source)
-
-    def shot(name):
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    context, page, watch, shot = desk_page(browser, live_server, axe_source)
 
     try:
         # Log in: the desk sends an anonymous visitor to the login page first.

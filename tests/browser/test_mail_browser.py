@@ -15,7 +15,7 @@ from helpdesk.extensions import db
 from helpdesk.mail import crypto, fetch
 from helpdesk.mail.models import InboundMessage, Mailbox
 from helpdesk.tickets.models import Ticket
-from tests.browser.helpers import SHOTS, PageWatch
+from tests.browser.helpers import SHOTS, desk_page
 from tests.dovecot import dovecot, imap_user  # noqa: F401
 from tests.factories import PASSWORD
 from tests.mailgen import mail
@@ -98,15 +98,7 @@ def test_mail_becomes_a_ticket_the_agent_answers_and_the_admin_reads_the_log(
         f"[#{number}]" in smtp_server.to("budi@tokobatikayu.co.id")[0]["Subject"]
     smtp_server.clear()
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US",
-                                  timezone_id="Asia/Jakarta", service_workers="block")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    watch = PageWatch(page, base, axe_source)
-
-    def shot(name):
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    context, page, watch, shot = desk_page(browser, base, axe_source)
 
     try:
         page.goto(base + "/login")

@@ -12,7 +12,7 @@ from helpdesk.sla.jobs import sweep
 from helpdesk.sla.models import Notification, SlaClock
 from helpdesk.tickets import services
 from helpdesk.timeutil import utcnow
-from tests.browser.helpers import SHOTS, PageWatch
+from tests.browser.helpers import SHOTS, desk_page
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -49,15 +49,7 @@ def test_badges_bell_ticket_clocks_and_report(app, make, live_server, browser, a
     run_jobs()
     assert db.session.query(Notification).filter_by(user_id=lead_id, ticket_id=late_id).count() == 2
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US",
-                                  timezone_id="Asia/Jakarta", service_workers="block")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    watch = PageWatch(page, base, axe_source)
-
-    def shot(name):
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    context, page, watch, shot = desk_page(browser, base, axe_source)
 
     try:
         page.goto(base + "/login?lang=en")
