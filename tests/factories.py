@@ -93,3 +93,10 @@ class Factories:
         customer = customer or self.customer()
         return ticket_services.create_ticket(customer_id=customer.id, subject=subject, body_text=body,
                                              channel=channel, queue_id=queue.id, priority=priority, **kw)
+
+
+def wib(*args):
+    """A WIB (UTC+7) wall time as the naive UTC the database stores: wib(2026, 12, 7, 9, 0)."""
+    from datetime import datetime, timedelta
+
+    return datetime(*args) - timedelta(hours=7)

@@ -4,7 +4,6 @@ The default policy (seeded by the migration, and again after each test's truncat
 office calendar: Mon-Fri 08:00-17:00, Sat 08:00-12:00 WIB (UTC+7), Indonesian public holidays.
 Normal priority: first response 240, next response 240, resolution 1620 business minutes.
 """
-from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,11 +12,8 @@ from helpdesk.extensions import db
 from helpdesk.sla import services as sla
 from helpdesk.sla.models import SlaClock, SlaPolicy, SlaRule
 from helpdesk.tickets import services
+from tests.factories import wib
 
-
-def wib(*args):
-    """A WIB wall time as the naive UTC the database stores."""
-    return datetime(*args) - timedelta(hours=7)
 
 
 @pytest.fixture

@@ -1,17 +1,15 @@
 """The SLA report: % met, business-hour median and p90, breaches, CSAT, the chart, CSV, and who may see it."""
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from helpdesk.extensions import db
 from helpdesk.sla.models import CsatResponse
 from helpdesk.tickets import services
+from tests.factories import wib
 
-
-def wib(*args):
-    return datetime(*args) - timedelta(hours=7)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Owned items, bundles, contracts and the eligibility decision stored on tickets (the database
 layer over the pure rules in helpdesk/warranty/rules.py)."""
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -14,10 +14,8 @@ from helpdesk.warranty import services as warranty
 from helpdesk.warranty.models import (
     ContractPlan, EligibilityDecision, IssueCategory, OwnedItem, Product,
 )
+from tests.factories import wib
 
-
-def wib(*args):
-    return datetime(*args) - timedelta(hours=7)
 
 
 @pytest.fixture
