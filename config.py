@@ -62,6 +62,14 @@ class Config:
         self.PORTAL_LINK_EMAIL_RATE_LIMIT = os.environ.get("PORTAL_LINK_EMAIL_RATE_LIMIT", "5 per hour")
         self.PORTAL_TICKET_LINK_MAX_AGE = _int("PORTAL_TICKET_LINK_MAX_AGE", 14 * 24 * 3600)
         self.CSAT_LINK_MAX_AGE = _int("CSAT_LINK_MAX_AGE", 30 * 24 * 3600)
+        # Paid repairs and invoices: the service fee a new repair quote starts from (rupiah), the
+        # lifetime of the customer's signed approve/decline link (seconds), whether work starts on
+        # the customer's approval (true) or only once the invoice is paid (false), and the days an
+        # invoice is due after it is issued.
+        self.REPAIR_SERVICE_FEE = _int("REPAIR_SERVICE_FEE", 150000)
+        self.REPAIR_LINK_MAX_AGE = _int("REPAIR_LINK_MAX_AGE", 30 * 24 * 3600)
+        self.REPAIR_WORK_BEFORE_PAYMENT = _bool("REPAIR_WORK_BEFORE_PAYMENT", False)
+        self.INVOICE_DUE_DAYS = _int("INVOICE_DUE_DAYS", 14)
         # Failed portal password sign-ins per IP and per address.
         self.PORTAL_PASSWORD_RATE_LIMIT = os.environ.get("PORTAL_PASSWORD_RATE_LIMIT", "10 per 5 minutes")
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")

@@ -20,3 +20,12 @@ def dialect(session_or_engine):
     bind = session_or_engine.get_bind() if hasattr(session_or_engine, "get_bind") else session_or_engine
     return bind.dialect.name
 
+
+
+def insert_fn(session):
+    """The dialect's `insert` (with on_conflict_do_nothing) for the session's database."""
+    if dialect(session) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

@@ -1,10 +1,13 @@
 """Import every feature's models so the metadata (and Alembic) sees them all."""
 from .auth.models import ApiToken, User, UserRole  # noqa: F401
+from .billing.models import Invoice, InvoiceLine, InvoiceSequence, Payment  # noqa: F401
+from .claims.models import CashbackClaim  # noqa: F401
 from .customers.models import Customer, CustomerEmail, DataRequest, Organisation  # noqa: F401
 from .jobs import OutboxJob  # noqa: F401
 from .mail.models import (  # noqa: F401
     AutoMailLog, InboundMessage, Mailbox, MailboxFolderState, MailMessageId, OutboundMail, SenderBlock,
 )
+from .repairs.models import RepairQuote, RepairQuoteLine  # noqa: F401
 from .sla.models import (  # noqa: F401
     BusinessCalendar, CalendarDay, CsatResponse, Notification, SlaAlert, SlaClock, SlaPolicy, SlaRule, SweepRun,
 )

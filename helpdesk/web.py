@@ -103,7 +103,9 @@ def install_template_helpers(app):
 
     @app.template_filter("rupiah")
     def _rupiah(amount):
-        return "Rp " + f"{int(amount or 0):,}".replace(",", ".")
+        from .billing.money import format_rupiah
+
+        return format_rupiah(int(amount or 0))
 
     app.jinja_env.globals.update(
         STATUS_LABELS=STATUS_LABELS, PRIORITY_LABELS=PRIORITY_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,

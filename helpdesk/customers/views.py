@@ -145,7 +145,18 @@ def add_item(customer_id):
     return _add_owned(customer_id, _item_form, "item_form", lambda cust, form: warranty_services.create_item(
         customer_id=cust.id, product_id=int(form.product_id.data), purchase_date=form.purchase_date.data,
         activation_date=form.activation_date.data, reference=form.reference.data,
-        identifier=form.identifier.data, status=form.status.data), _("Item added."))
+        identifier=form.identifier.data, status=form.status.data, amount_paid=_rupiah(form.amount_paid.data)),
+        _("Item added."))
+
+
+def _rupiah(text):
+    """A typed rupiah amount ("1.250.000") or None; a bad one is refused on the amount field."""
+    from ..billing.money import MoneyError, parse_rupiah
+
+    try:
+        return parse_rupiah(text)
+    except MoneyError:
+        raise DomainError(_("Enter the amount in whole rupiah."), field="amount_paid") from None
 
 
 @bp.route("/<int:customer_id>/contracts", methods=["POST"])

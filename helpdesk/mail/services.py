@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import lazyload
 
 from .. import batchcache
-from ..dbutil import dialect
+from ..dbutil import insert_fn
 from ..customers import services as customers
 from ..customers.models import CustomerEmail
 from ..errors import DomainError, NotFound
@@ -211,11 +211,7 @@ def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
 
 
 def _dialect_insert():
-    if dialect(db.session) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    return insert_fn(db.session)
 
 
 def _same_mailbox(mailbox_id):

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, delete, func, literal, select, update
 
-from ..dbutil import dialect
+from ..dbutil import insert_fn
 from ..extensions import db
 from ..timeutil import utcnow
 from .models import SlaAlert, SlaClock, SlaPolicy, SweepRun
@@ -40,11 +40,7 @@ KEEP_RUNS = timedelta(days=2)  # sweep runs kept for the health view
 
 
 def _insert():
-    if dialect(db.session) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    return insert_fn(db.session)
 
 
 def _due(now):

@@ -35,6 +35,7 @@ class ItemForm(FlaskForm):
     purchase_date = DateField(_l("Purchase date"), validators=[DataRequired()])
     activation_date = DateField(_l("Activation date"), validators=[Optional()])
     reference = StringField(_l("Order or invoice number"), validators=[Length(max=80)])
+    amount_paid = StringField(_l("Amount paid (Rp)"), validators=[Length(max=30)])
 
 
 class ContractForm(FlaskForm):

@@ -77,6 +77,9 @@ class OwnedItem(db.Model):
     purchase_date = db.Column(db.Date, nullable=False)
     activation_date = db.Column(db.Date)
     reference = db.Column(db.String(80))  # order or invoice number
+    # what the customer paid for it (rupiah; the cashback ceiling): entered by hand, or set by billing
+    # when a claim is approved; the sales side fills it from the order's invoice line
+    amount_paid = db.Column(db.BigInteger)
     identifier = db.Column(db.String(255))  # domain name, hosting account, server, site URL (lower case)
     status = db.Column(db.String(12), nullable=False, default="active")
     bundle_parent_id = db.Column(db.Integer, db.ForeignKey("owned_items.id", ondelete="SET NULL"))

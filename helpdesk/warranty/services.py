@@ -103,7 +103,7 @@ def _bundle_product(target):
 
 
 def create_item(*, customer_id, product_id, purchase_date, activation_date=None, reference=None, identifier=None,
-                status="active", with_bundle=True):
+                status="active", with_bundle=True, amount_paid=None):
     """A new owned item (and, for a bundling product, its bundled items). Returns the item."""
     if db.session.get(Customer, customer_id) is None:
         raise NotFound(_("Customer not found."))
@@ -114,8 +114,12 @@ def create_item(*, customer_id, product_id, purchase_date, activation_date=None,
         raise DomainError(_("Unknown item status."), field="status")
     if activation_date is not None and activation_date < purchase_date:
         raise DomainError(_("The activation date cannot be before the purchase date."), field="activation_date")
+    if amount_paid is not None and (isinstance(amount_paid, bool) or not isinstance(amount_paid, int)
+                                    or amount_paid < 0):
+        raise DomainError(_("Enter the amount in whole rupiah."), field="amount_paid")
     item = OwnedItem(customer_id=customer_id, product=product, product_id=product.id, purchase_date=purchase_date,
                      activation_date=activation_date, reference=(reference or None), status=status,
+                     amount_paid=amount_paid,
                      identifier=_clean_identifier(identifier))
     _computed(item)
     db.session.add(item)
