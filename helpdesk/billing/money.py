@@ -6,9 +6,13 @@
 - `format_rupiah(amount)`: "Rp 1.250.000" (the Indonesian thousands separator, in both languages).
 """
 
+import re
+
 NUMBER_PREFIX = "INV"
 NUMBER_DIGITS = 6
 MAX_AMOUNT = 10 ** 13  # Rp 10 trillion: anything above is a typing mistake
+_PLAIN = re.compile(r"[0-9]+")
+_GROUPED = re.compile(r"[0-9]{1,3}(?:\.[0-9]{3})+")
 
 
 class MoneyError(ValueError):
@@ -66,9 +70,10 @@ def parse_rupiah(text):
     raw = (text or "").strip()
     if not raw:
         return None
-    raw = raw.replace("Rp", "").replace("rp", "").replace(" ", "").replace(".", "")
+    raw = raw.replace("Rp", "").replace("rp", "").replace(" ", "")
     if raw.endswith(",00") or raw.endswith(",-"):
         raw = raw[:-3] if raw.endswith(",00") else raw[:-2]
-    if not raw.isdigit():
+    # ASCII digits, plain or in thousands groups: "150000.00" or "1.5" is not read as 15000000 or 15
+    if not (_PLAIN.fullmatch(raw) or _GROUPED.fullmatch(raw)):
         raise MoneyError("not a whole number of rupiah")
-    return check_amount(int(raw))
+    return check_amount(int(raw.replace(".", "")))
