@@ -148,6 +148,7 @@ def _seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd):
     today = rules.complaint_day(now)
     counts = {"products": len(products), "plans": len(plans), "categories": len(categories), "items": 0,
               "contracts": 0, "item_tickets": 0}
+    tickets = []
     owned = {}
     for (ci, code, identifier, age, plan, qslug, subject, body, category,
          bundled_code) in DEMO_ITEM_TICKETS:
@@ -159,7 +160,8 @@ def _seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd):
                 start = today - timedelta(days=age)
                 item = warranty.create_item(customer_id=cust.id, product_id=products[code].id,
                                             purchase_date=start - timedelta(days=2), activation_date=start,
-                                            reference=f"SO-{rnd.randint(10000, 99999)}", identifier=identifier)
+                                            reference=f"SO-{rnd.randint(10000, 99999)}", identifier=identifier,
+                                            amount_paid=products[code].price)
                 owned[(ci, code, identifier)] = item
                 counts["items"] += 1 + len(products[code].bundle or [])
             if plan is not None:
@@ -180,8 +182,70 @@ def _seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd):
         if category is not None:
             warranty.set_category(t.id, agent.id, categories[category].id, now=when + timedelta(minutes=7))
         counts["item_tickets"] += 1
+        tickets.append((t, when))
     db.session.flush()
+    counts.update(_seed_claims_and_repairs(tickets, agent_by_queue, customers))
     return counts
+
+
+def _seed_claims_and_repairs(tickets, agent_by_queue, customers):
+    """Cashback claims and paid repairs at every step the billing queue shows: a claim waiting for
+    technical support, one waiting for billing; a quote waiting for billing, one waiting for the
+    customer, one invoiced and unpaid, one paid and in work."""
+    from .billing import services as billing
+    from .claims import services as claims
+    from .repairs import services as repairs
+    from .warranty import rules
+
+    tech, billing_user = agent_by_queue["technical-support"], agent_by_queue["billing"]
+    by_subject = {t.subject: (t, when) for t, when in tickets}
+    out = {"claims": 0, "repair_quotes": 0, "invoices": 0}
+
+    t, when = by_subject["Website tidak bisa dibuka"]  # a website 10 days old: cashback requested
+    claims.request_claim(t.id, tech.id, "Pelanggan minta cashback: website down di minggu kedua.",
+                         now=when + timedelta(minutes=20))
+    t, when = by_subject["Email hosting tidak bisa kirim"]  # hosting 3 days old: verified, waits for billing
+    claim = claims.request_claim(t.id, tech.id, "Cashback sesuai garansi 30 hari.", now=when + timedelta(minutes=20))
+    claims.verify(claim.id, tech.id, "Server mail hosting rusak (kesalahan kami), cacat terkonfirmasi.",
+                  now=when + timedelta(minutes=40))
+    out["claims"] += 2
+
+    def quote(subject, lines, steps):
+        ticket, at = by_subject[subject]
+        q = repairs.draft_quote(ticket.id, tech.id, now=at + timedelta(minutes=15))
+        repairs.save_lines(q.id, tech.id, [dict(ln) for ln in repairs.default_lines(ticket)] + lines,
+                           now=at + timedelta(minutes=16))
+        repairs.submit(q.id, tech.id, now=at + timedelta(minutes=17))
+        out["repair_quotes"] += 1
+        if "billing" in steps:
+            repairs.approve(q.id, billing_user.id, now=at + timedelta(minutes=30))
+        if "customer" in steps:
+            repairs.customer_decide(q.id, q.customer_id, "approve", now=at + timedelta(minutes=50))
+            out["invoices"] += 1
+        if "paid" in steps:
+            billing.record_payment(q.invoice_id, billing_user.id, amount=q.total, method="bank_transfer",
+                                   reference="BCA 2911-0042", paid_on=rules.complaint_day(at + timedelta(hours=1)),
+                                   confirm=True, now=at + timedelta(hours=1))
+        return q
+
+    quote("Website lambat sekali", [{"kind": "part", "description": "Upgrade RAM server (1 GB)", "quantity": 1,
+                                     "unit_price": 250_000}], ())
+    quote("Tambah halaman promo", [{"kind": "service", "description": "Desain dan pasang halaman promo",
+                                    "quantity": 1, "unit_price": 750_000}], ("billing",))
+    from .tickets.models import Ticket
+
+    # tickets of the technical support queue about no product in particular (a paid call)
+    for subject, lines, steps in (
+            ("Website tidak bisa dibuka sejak pagi", [{"kind": "service", "description": "Perbaikan plugin rusak",
+                                                        "quantity": 2, "unit_price": 200_000}], ("billing", "customer")),
+            ("SSL certificate expired", [{"kind": "product", "description": "Sertifikat SSL 1 tahun", "quantity": 1,
+                                          "unit_price": 350_000}], ("billing", "customer", "paid"))):
+        found = db.session.execute(select(Ticket).where(Ticket.subject == subject, Ticket.status.in_(("new", "open")))
+                                   .order_by(Ticket.id).limit(1)).scalar_one_or_none()
+        if found is not None:
+            by_subject[subject] = (found, found.created_at)
+            quote(subject, lines, steps)
+    return out
 
 
 def seed_demo(seed=7):

@@ -32,10 +32,18 @@ EVENT_LABELS = {
     "cc": _l("Cc list"), "bounce": _l("mail bounced"), "attachment_refused": _l("attachment refused"),
     "attachment_infected": _l("infected attachment"), "mail_reprocessed": _l("mail reprocessed"),
     "blocked": _l("sender blocked"), "unblocked": _l("sender unblocked"), "held_mail_sent": _l("held mail sent"),
+    # products and guarantees: claims, repairs, invoices
+    "owned_item": _l("product linked"), "issue_category": _l("issue category"), "complaint_date": _l("complaint date"),
+    "claim": _l("cashback claim"), "repair": _l("repair quote"), "repair_lines": _l("repair quote lines"),
+    "repair_price": _l("repair price changed"), "invoice_created": _l("invoice created"),
+    "invoice_status": _l("invoice status"), "payment_recorded": _l("payment recorded"),
+    "payment_confirmed": _l("payment confirmed"), "payment_rejected": _l("payment rejected"),
 }
 ROLE_LABELS = {"admin": _l("Admin"), "customer_support": _l("Customer Support"),
                "technical_support": _l("Technical Support"), "billing": _l("Billing"), "marketing": _l("Marketing")}
 TIER_LABELS = {"standard": _l("Standard")}
+INVOICE_STATUS_LABELS = {"unpaid": _l("Unpaid"), "partially_paid": _l("Partially paid"), "paid": _l("Paid"),
+                         "void": _l("Void")}
 # Werkzeug's own English descriptions (a bare abort(404)): shown as our translated message instead.
 _WERKZEUG_DESCRIPTIONS = {cls.description for cls in default_exceptions.values() if cls.description}
 
@@ -109,5 +117,6 @@ def install_template_helpers(app):
 
     app.jinja_env.globals.update(
         STATUS_LABELS=STATUS_LABELS, PRIORITY_LABELS=PRIORITY_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
-        ROLE_LABELS=ROLE_LABELS, EVENT_LABELS=EVENT_LABELS, TIER_LABELS=TIER_LABELS, get_locale=get_locale,
+        ROLE_LABELS=ROLE_LABELS, EVENT_LABELS=EVENT_LABELS, TIER_LABELS=TIER_LABELS,
+        INVOICE_STATUS_LABELS=INVOICE_STATUS_LABELS, get_locale=get_locale,
     )

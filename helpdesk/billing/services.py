@@ -168,7 +168,7 @@ def record_payment(invoice_id, actor_id, *, amount, method, paid_on, reference=N
     db.session.add(payment)
     db.session.flush()
     _audit(invoice, actor_id, "payment_recorded", None, money.format_rupiah(amount),
-           note=f"{methods.label(method)} {payment.reference or ''}".strip())
+           note=f"{method} {payment.reference or ''}".strip())
     if confirm:
         confirm_payment(payment.id, actor_id, now=now)
     return payment

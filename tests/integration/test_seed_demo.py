@@ -42,3 +42,34 @@ def test_seed_demo_shows_every_charge_decision_and_a_cashback(app):
     assert again["tickets"] == 0 and again["users"] == 0 and "products" not in again
     assert db.session.execute(select(func.count()).select_from(Ticket)).scalar() == before
     assert db.session.execute(select(func.count()).select_from(Product)).scalar() == len(DEMO_PRODUCTS)
+
+
+def test_seed_demo_fills_the_billing_queue(app):
+    """The demo has a claim waiting for technical support and one for billing, and repair quotes at
+    billing, at the customer, invoiced and paid (the repair then in work)."""
+    from helpdesk.billing.models import Invoice, Payment
+    from helpdesk.claims.models import CashbackClaim
+    from helpdesk.repairs.models import RepairQuote
+
+    summary = seed_demo()
+    claims = dict(db.session.execute(select(CashbackClaim.status, func.count()).group_by(CashbackClaim.status)).all())
+    assert claims == {"requested": 1, "verified": 1}
+    assert summary["claims"] == 2
+    quotes = dict(db.session.execute(select(RepairQuote.status, func.count()).group_by(RepairQuote.status)).all())
+    assert quotes == {"pending_billing": 1, "pending_customer": 1, "awaiting_payment": 1, "in_work": 1}
+    invoices = db.session.execute(select(Invoice).order_by(Invoice.sequence)).scalars().all()
+    assert [i.status for i in invoices] == ["unpaid", "paid"]
+    year = invoices[0].year
+    assert [i.number for i in invoices] == [f"INV/{year}/000001", f"INV/{year}/000002"]
+    paid = invoices[1]
+    assert paid.total == 150_000 + 350_000 and paid.amount_paid == paid.total
+    assert db.session.execute(select(Payment.status)).scalars().all() == ["confirmed"]
+    in_work = db.session.execute(select(RepairQuote).where(RepairQuote.status == "in_work")).scalar_one()
+    assert in_work.invoice_id == paid.id and in_work.ticket_id == paid.ticket_id
+    # the paid repair's ticket is open again for the work; the others wait for billing or the customer
+    from helpdesk.tickets.models import Ticket as T
+
+    statuses = {q.status: db.session.get(T, q.ticket_id).status for q in
+                db.session.execute(select(RepairQuote)).scalars()}
+    assert statuses == {"pending_billing": "pending_billing", "pending_customer": "pending_customer",
+                        "awaiting_payment": "pending_customer", "in_work": "open"}
