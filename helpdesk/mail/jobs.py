@@ -60,10 +60,45 @@ def _bracket(ids):
     return " ".join(f"<{i}>" for i in ids if i)
 
 
+def _money_context(row, extra):
+    """The claim, repair quote, invoice and payment a mail names in its context (claim_id, quote_id,
+    invoice_id, payment_id) as rows, with the quote's signed links and the portal invoice page."""
+    from ..billing.models import Invoice, Payment
+    from ..claims.models import CashbackClaim
+    from ..repairs.models import RepairQuote
+
+    out = {}
+    base = current_app.config["BASE_URL"].rstrip("/")
+    claim = db.session.get(CashbackClaim, extra["claim_id"]) if extra.get("claim_id") else None
+    if claim is not None:
+        out.update(claim=claim, claim_item=claim.item)
+    quote = db.session.get(RepairQuote, extra["quote_id"]) if extra.get("quote_id") else None
+    payment = db.session.get(Payment, extra["payment_id"]) if extra.get("payment_id") else None
+    invoice_id = extra.get("invoice_id") or (payment.invoice_id if payment is not None else None) \
+        or (quote.invoice_id if quote is not None else None)
+    invoice = db.session.get(Invoice, invoice_id) if invoice_id else None
+    if quote is not None:
+        out["quote"] = quote
+        if row.kind == "repair_quote":
+            from ..repairs.services import link_url
+
+            url = link_url(quote)
+            out["quote_links"] = {"approve": url + "?d=approve", "decline": url + "?d=decline"}
+    if invoice is not None:
+        out.update(invoice=invoice, remaining=max(0, (invoice.total or 0) - (invoice.amount_paid or 0)),
+                   invoice_url=f"{base}/portal/invoices/{invoice.id}")
+    if payment is not None:
+        out["payment"] = payment
+    return out
+
+
 def _context(row, ticket, extra):
     """What the templates of a mail get."""
     cfg = current_app.config
+    extra.update(_money_context(row, extra))
     customer = db.session.get(Customer, ticket.customer_id) if ticket else None
+    if customer is None and extra.get("invoice") is not None:  # an invoice's mail without a ticket
+        customer = db.session.get(Customer, extra["invoice"].customer_id)
     message = db.session.get(Message, row.message_row_id) if row.message_row_id else None
     customer_side = row.user_id is None
     link = None
