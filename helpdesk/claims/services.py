@@ -155,18 +155,20 @@ def approve(claim_id, actor_id, amount, item_paid=None, note=None, now=None):
     except money.MoneyError:
         raise DomainError(_("Enter the amount in whole rupiah, more than zero."), field="amount") from None
     paid = paid_for_item(claim)
-    if paid is None:
+    entered = paid is None
+    if entered:
         if item_paid is None:
             raise DomainError(_("Enter what the customer paid for the item."), field="item_paid")
         try:
             money.check_amount(item_paid, allow_zero=False)
         except money.MoneyError:
             raise DomainError(_("Enter the amount in whole rupiah, more than zero."), field="item_paid") from None
-        item = db.session.get(OwnedItem, claim.owned_item_id)
-        item.amount_paid = paid = item_paid
+        paid = item_paid
     if amount > paid:
         raise DomainError(_("The cashback cannot be more than the %(paid)s paid for the item.",
                             paid=money.format_rupiah(paid)), field="amount")
+    if entered:  # kept on the item once the approval stands (a refused one leaves the item as it was)
+        db.session.get(OwnedItem, claim.owned_item_id).amount_paid = item_paid
     claim.status, claim.approved_at, claim.approved_by_id = "approved", now, user.id
     claim.amount, claim.item_paid, claim.updated_at = amount, paid, now
     _audit(claim, user.id, "verified", "approved", note=f"{money.format_rupiah(amount)}"
