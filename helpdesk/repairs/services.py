@@ -144,7 +144,13 @@ def draft_quote(ticket_id, actor_id, now=None):
 
 def _clean_line(raw, position):
     try:
-        quantity = int(raw.get("quantity") or 1)
+        quantity = raw.get("quantity")
+        # left empty means one; 0 stays 0 (refused below), and a typed "abc" is the user's mistake, not a crash
+        quantity = 1 if quantity is None or quantity == "" else int(quantity)
+    except (TypeError, ValueError):
+        raise DomainError(_("Line %(n)s: %(error)s", n=position, error="quantity must be a whole number from 1 "
+                            "to 10000"), field="lines") from None
+    try:
         unit_price = raw.get("unit_price") or 0
         if isinstance(unit_price, str):
             unit_price = money.parse_rupiah(unit_price) or 0
