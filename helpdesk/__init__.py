@@ -121,10 +121,11 @@ def register_blueprints(app):
     from .sla.views import install as install_bell
     from .tickets.views import bp as tickets_bp
     from .warranty.views import bp as warranty_bp
+    from .warranty.report_views import bp as guarantee_report_bp
     from .webform.views import bp as webform_bp
 
     for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp, portal_bp, notifications_bp,
-               sla_report_bp, warranty_bp):
+               sla_report_bp, warranty_bp, guarantee_report_bp):
         app.register_blueprint(bp)
     install_bell(app)
     for prefix in CSRF_EXEMPT:

@@ -160,6 +160,10 @@ ACCESS = {
     # admins and queue leads (the matrix world has no lead: tests/integration/test_sla_report.py covers them)
     "sla_report.sla": "admin",
     "sla_report.sla_csv": "admin",
+    # admins, billing and queue leads (tests/integration/test_guarantee_report.py covers leads)
+    "guarantee_report.guarantees": "admin_billing",
+    "guarantee_report.guarantees_csv": "admin_billing",
+    "guarantee_report.chart": "admin_billing",
 }
 
 ROLE_QUEUE = {"customer_support": "customer-support", "technical_support": "technical-support",
@@ -180,6 +184,8 @@ def allowed(rule, role):
         return role in ("admin", "technical_support")
     if rule == "admin":
         return role == "admin"
+    if rule == "admin_billing":
+        return role in ("admin", "billing")
     if rule == "customer_admin":
         return role in ("admin", "customer_support")
     if rule == "ticket_tech":
