@@ -89,6 +89,11 @@ def _money_context(row, extra):
                    invoice_url=f"{base}/portal/invoices/{invoice.id}")
     if payment is not None:
         out["payment"] = payment
+        if invoice is not None and payment.confirmed_at is not None:  # the balance as of this payment
+            key = (payment.confirmed_at, payment.id)
+            paid = sum(p.amount for p in invoice.payments
+                       if p.status == "confirmed" and p.confirmed_at is not None and (p.confirmed_at, p.id) <= key)
+            out["remaining"] = max(0, (invoice.total or 0) - paid)
     return out
 
 

@@ -467,3 +467,4 @@ def link_attachment(token, attachment_id):
 
 
 from ..sla import csat_views  # noqa: E402,F401  (the CSAT answer routes on this blueprint)
+from . import repair_views  # noqa: E402,F401  (cashback, repair quote and invoice routes)

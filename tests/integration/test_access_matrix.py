@@ -151,6 +151,10 @@ ACCESS = {
     "portal.link_reopen": "public",
     "portal.link_attachment": "public",
     "portal.csat_answer": "public",  # signed CSAT answer link (GET shows, POST records): a bad token is a 400 page
+    "portal.quote_link": "public",  # signed repair quote link (GET shows, POST decides): a bad token is a 400 page
+    "portal.request_cashback": "customer",  # the world's ticket already has a claim: a message and a redirect
+    "portal.decide_quote": "customer",  # no quote waits for the customer: a message and a redirect
+    "portal.invoice": "customer",  # their own invoice (another customer's: 404)
     "api.list_tickets": "api",
     "api.get_ticket": "api_ticket",
     "api.add_message": "api_ticket",
