@@ -18,10 +18,12 @@ What counts where:
 - repeated defects: the owned items with at least two tickets created in the month whose issue
   category is a defect (issue_categories.is_defect), the 10 with most such tickets.
 
-Every number is an aggregate query over a month's range of an indexed timestamp (tickets
-ix_tickets_created, claims ix_cashback_claims_requested), the same SQL on SQLite and PostgreSQL;
-only the approval times read the month's quote timestamps (a few hundred rows at most: each is a
-person's decision) and take the percentiles in Python, so both databases give the same answer.
+Every number is an aggregate query over one month's range, the same SQL on SQLite and PostgreSQL.
+The big tables are read through their indexes (tickets: ix_tickets_created; claims:
+ix_cashback_claims_requested); payments, invoices and repair quotes are read by unindexed
+timestamps, which is fine at their size (each row is a person's decision or a payment). The
+approval times read the month's quote timestamps and take nearest-rank percentiles in Python, so
+both databases give the same answer.
 """
 from dataclasses import dataclass
 from datetime import date, timedelta
