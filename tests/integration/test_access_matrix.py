@@ -12,9 +12,13 @@ from sqlalchemy import select
 
 from helpdesk.auth.models import ROLES
 from helpdesk.auth.services import create_api_token
+from helpdesk.billing import services as billing
+from helpdesk.billing.models import Payment
+from helpdesk.claims.models import CashbackClaim
 from helpdesk.extensions import db
 from helpdesk.mail import rawstore
 from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
+from helpdesk.repairs.models import RepairQuote, RepairQuoteLine
 from helpdesk.sla.models import BusinessCalendar, SlaPolicy
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
@@ -168,6 +172,29 @@ ACCESS = {
     "guarantee_report.guarantees": "admin_billing",
     "guarantee_report.guarantees_csv": "admin_billing",
     "guarantee_report.chart": "admin_billing",
+    # cashback claims and paid repairs on the ticket page (the world has a requested claim, a draft
+    # quote with nothing chargeable, an invoice and a pending payment); billing's steps need the
+    # billing role, not the ticket (billing works from the billing queue)
+    "claims.request": "ticket",  # the world's ticket cannot be claimed: a message and a redirect
+    "claims.verify": "ticket_tech",
+    "claims.reject": "ticket_tech",  # a requested claim: technical support's step
+    "claims.approve": "billing",
+    "claims.pay": "billing",
+    "repairs.draft": "ticket_tech",  # the ticket already has a quote: a message and a redirect
+    "repairs.save_lines": "ticket_tech",
+    "repairs.submit": "ticket_tech",  # nothing chargeable: refused with a message
+    "repairs.cancel": "ticket_tech",
+    "repairs.complete": "ticket_tech",
+    "repairs.edit_price": "billing",
+    "repairs.approve": "billing",
+    "repairs.reject": "billing",
+    "billing.index": "billing",
+    "billing.invoices": "billing",
+    "billing.invoice": "billing",
+    "billing.record_payment": "billing",
+    "billing.confirm_payment": "billing",  # an empty POST confirms the world's pending payment
+    "billing.reject_payment": "billing",
+    "billing.void_invoice": "billing",
 }
 
 ROLE_QUEUE = {"customer_support": "customer-support", "technical_support": "technical-support",
@@ -190,6 +217,8 @@ def allowed(rule, role):
         return role == "admin"
     if rule == "admin_billing":
         return role in ("admin", "billing")
+    if rule == "billing":  # the billing role only: admin does not imply it
+        return role == "billing"
     if rule == "customer_admin":
         return role in ("admin", "customer_support")
     if rule == "ticket_tech":
@@ -237,6 +266,16 @@ def world(app, make):
                  IssueCategory(code="matrix_down", name_id="Matrix mati", name_en="Matrix down")]
     db.session.add_all(catalogue)
     db.session.flush()
+    claim = CashbackClaim(ticket_id=ticket.id, customer_id=cust.id, owned_item_id=owned.id, status="requested",
+                          cashback_until=date(2026, 1, 31))
+    quote = RepairQuote(ticket_id=ticket.id, customer_id=cust.id, status="draft", total=0, drafted_by_id=spare.id)
+    quote.lines.append(RepairQuoteLine(position=1, description="Service fee", covered=True, covered_reason="Warranty"))
+    db.session.add_all([claim, quote])
+    invoice = billing.create_invoice(customer_id=cust.id, ticket_id=ticket.id,
+                                     lines=[{"description": "Service fee", "quantity": 1, "unit_price": 150000}])
+    payment = Payment(invoice_id=invoice.id, amount=50000, method="cash", paid_on=date(2026, 1, 2))
+    db.session.add(payment)
+    db.session.flush()
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -249,7 +288,8 @@ def world(app, make):
                    "block_id": block.id, "item_id": owned.id, "outbound_id": 999999, "day_id": 999999, "rule_id": 999999,
                    "policy_id": db.session.execute(select(SlaPolicy.id).limit(1)).scalar(),
                    "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
-                   "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id},
+                   "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
+                   "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
