@@ -192,6 +192,7 @@ def test_repair_quote_link_from_the_mail_shows_then_approves_and_invoice_and_pay
     decline_link = re.search(r"Tolak: (http://\S+)", quote_mail.text).group(1)
     assert approve_link.split("?")[0] == decline_link.split("?")[0]
     assert f'href="{approve_link}"' in quote_mail.html
+    assert "<table" in quote_mail.html and "<td" in quote_mail.html and "Modul SSL" in quote_mail.html
 
     client = mail_app.test_client()
     path = approve_link[approve_link.index("/portal/"):]
@@ -299,3 +300,21 @@ def test_payment_confirmation_of_an_invoice_without_ticket_goes_to_its_customer(
     assert mail["X-Helpdesk-Ticket"] is None
     row = db.session.execute(select(OutboundMail).where(OutboundMail.kind == "payment_confirmed")).scalar_one()
     assert row.status == "sent" and row.ticket_id is None
+
+
+def test_quote_lines_and_names_are_escaped_in_the_html_part(shop, smtp_server):
+    tid, number = ticket_with_item(shop, "jane", subject="Shop <b>down</b>")
+    quote = repairs.draft_quote(tid, shop["tech"])
+    repairs.save_lines(quote.id, shop["tech"], [
+        {"kind": "part", "description": "<img src=x onerror=alert(1)>", "quantity": 1, "unit_price": 100_000},
+        {"kind": "service", "description": "Check", "quantity": 1, "unit_price": 0, "covered": True,
+         "covered_reason": "<script>alert(2)</script>"}])
+    repairs.submit(quote.id, shop["tech"])
+    repairs.approve(quote.id, shop["biller"])
+    db.session.commit()
+    work()
+    [mail] = smtp_server.to("jane@example.com")
+    assert "<img src=x" not in mail.html and "&lt;img src=x onerror=alert(1)&gt;" in mail.html
+    assert "<script>" not in mail.html and "&lt;script&gt;alert(2)&lt;/script&gt;" in mail.html
+    assert "<b>down</b>" not in mail.html
+    assert "- <img src=x onerror=alert(1)>: 1 × Rp 100.000 = Rp 100.000" in mail.text  # plain text stays as typed
