@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from ..auth.models import User
 from ..billing.models import Invoice
-from ..claims.views import acting_user, bound, form_for, parse_amount, run
+from ..claims.views import acting_user, bound, form_for, money_probe, parse_amount, run
 from ..errors import DomainError, Forbidden
 from ..extensions import db
 from ..tickets import services as tickets
@@ -98,7 +98,7 @@ def repair_panel(ticket):
     """What the repair card shows: the ticket's quotes (one statement with the invoice and the
     people's names, plus one for the lines) and the forms this agent may use."""
     drafter, biller = aliased(User), aliased(User)
-    rows = db.session.execute(
+    rows = [] if not money_probe(ticket)[1] else db.session.execute(
         select(RepairQuote, Invoice, drafter.name, biller.name).options(selectinload(RepairQuote.lines))
         .outerjoin(Invoice, Invoice.id == RepairQuote.invoice_id)
         .outerjoin(drafter, drafter.id == RepairQuote.drafted_by_id)
