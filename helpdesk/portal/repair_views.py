@@ -92,7 +92,8 @@ def portal_repairs(ticket, link_token=None):
     Actions (forms) only for the signed-in customer of the ticket."""
     customer_id = _signed_in_customer_id()
     owner = customer_id is not None and customer_id == ticket.customer_id
-    claim = claims.live_claim(ticket.id) or next(iter(claims.claims_of(ticket.id)), None)
+    all_claims = claims.claims_of(ticket.id)  # newest first: the live one, else the last rejected one
+    claim = next((c for c in all_claims if c.status != "rejected"), all_claims[0] if all_claims else None)
     live = claim is not None and claim.status != "rejected"
     quote = _customer_quote(ticket.id)
     invoices = [inv for inv in billing.invoices_of(ticket.customer_id) if inv.ticket_id == ticket.id]
