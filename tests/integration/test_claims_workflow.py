@@ -12,6 +12,7 @@ from helpdesk.claims import services as claims
 from helpdesk.claims.models import CashbackClaim
 from helpdesk.errors import Conflict, DomainError, Forbidden, NotFound
 from helpdesk.extensions import db
+from helpdesk.jobs import OutboxJob
 from helpdesk.mail.models import OutboundMail
 from helpdesk.tickets import services as tickets
 from helpdesk.tickets.models import AuditEvent
@@ -82,6 +83,14 @@ def mails(ticket_id, kind=None):
     if kind:
         q = q.where(OutboundMail.kind == kind)
     return db.session.execute(q).scalars().all()
+
+
+def mail_context(row):
+    """The template context the mail was queued with (the outbox job's second argument)."""
+    for job in db.session.execute(select(OutboxJob).where(OutboxJob.queue == "mail")).scalars():
+        if job.args and job.args[0] == row.id:
+            return job.args[1] if len(job.args) > 1 else {}
+    return None
 
 
 def claim_mail_kinds(ticket_id):
@@ -473,6 +482,7 @@ def test_each_step_mails_the_customer_in_their_language(desk, make, language):
         assert row.locale == language  # None: the customer's language is unknown, both languages
         assert row.user_id is None and row.automatic is False
         assert f"[#{ticket.number}]" in row.subject and row.subject.strip()
+        assert mail_context(row) == {"claim_id": claim.id}
 
 
 def test_a_rejection_mails_the_customer(desk):
@@ -498,7 +508,7 @@ def test_verification_tells_every_active_billing_agent(desk, make):
     rows = mails(w.ticket.id, "claim_for_billing")
     assert sorted((r.user_id, tuple(r.to_addrs)) for r in rows) == sorted(
         (u.id, (u.email,)) for u in (w.bill, w.bill2, both))
-    assert all(r.locale in ("id", "en") for r in rows)
+    assert all(r.locale in ("id", "en") and mail_context(r) == {"claim_id": claim.id} for r in rows)
     # the other steps do not tell billing again
     claims.approve(claim.id, w.bill.id, 100_000, now=NOW)
     claims.mark_paid(claim.id, w.bill2.id, "TRF-5", TODAY, now=NOW)
@@ -522,3 +532,25 @@ def test_billing_queue_and_verification_queue(desk, make):
     claims.mark_paid(other.id, w.bill.id, "TRF-8", TODAY, now=NOW)
     db.session.commit()
     assert claims.for_billing() == []
+
+
+def test_claim_mail_goes_to_the_reply_to_the_customer_gave(desk):
+    w = desk
+    w.ticket.reply_to = "finance@tokobatik.example"
+    db.session.commit()
+    claim = advance(w, "requested")
+    claims.reject(claim.id, w.tech.id, "Tidak ada kerusakan", now=NOW)
+    db.session.commit()
+    assert [m.to_addrs for m in mails(w.ticket.id) if m.kind.startswith("claim_")] == [
+        ["finance@tokobatik.example"], ["finance@tokobatik.example"]]
+
+
+def test_an_anonymised_customer_gets_no_claim_mail(desk):
+    w = desk
+    w.customer.anonymised_at = NOW
+    db.session.commit()
+    claim = advance(w, "verified")
+    assert claim_mail_kinds(w.ticket.id) == []
+    rows = mails(w.ticket.id, "claim_for_billing")  # billing is still told
+    assert sorted(r.user_id for r in rows) == sorted([w.bill.id, w.bill2.id])
+    assert all(mail_context(r) == {"claim_id": claim.id} for r in rows)
