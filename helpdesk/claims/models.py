@@ -45,6 +45,7 @@ class CashbackClaim(db.Model):
         Index("ix_cashback_claims_billing", "status", "updated_at",
               sqlite_where=text("status IN ('verified', 'approved')"),
               postgresql_where=text("status IN ('verified', 'approved')")),
+        Index("ix_cashback_claims_ticket", "ticket_id", "id"),
         Index("ix_cashback_claims_item", "owned_item_id"),
         Index("ix_cashback_claims_requested", "requested_at"),
     )

@@ -51,6 +51,7 @@ class RepairQuote(db.Model):
                                     "'awaiting_payment', 'in_work')")),
         Index("ix_repair_quotes_billing", "submitted_at", "id", sqlite_where=text("status = 'pending_billing'"),
               postgresql_where=text("status = 'pending_billing'")),
+        Index("ix_repair_quotes_ticket", "ticket_id", "id"),
         Index("ix_repair_quotes_invoice", "invoice_id"),
         Index("ix_repair_quotes_item", "owned_item_id"),
     )

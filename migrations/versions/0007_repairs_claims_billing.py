@@ -63,6 +63,7 @@ def upgrade():
     )
     with op.batch_alter_table('cashback_claims', schema=None) as batch_op:
         batch_op.create_index('ix_cashback_claims_billing', ['status', 'updated_at'], unique=False, sqlite_where=sa.text("status IN ('verified', 'approved')"), postgresql_where=sa.text("status IN ('verified', 'approved')"))
+        batch_op.create_index('ix_cashback_claims_ticket', ['ticket_id', 'id'], unique=False)
         batch_op.create_index('ix_cashback_claims_item', ['owned_item_id'], unique=False)
         batch_op.create_index('ix_cashback_claims_requested', ['requested_at'], unique=False)
         batch_op.create_index('uq_cashback_claims_ticket_live', ['ticket_id'], unique=True, sqlite_where=sa.text("status != 'rejected'"), postgresql_where=sa.text("status != 'rejected'"))
@@ -175,6 +176,7 @@ def upgrade():
     )
     with op.batch_alter_table('repair_quotes', schema=None) as batch_op:
         batch_op.create_index('ix_repair_quotes_billing', ['submitted_at', 'id'], unique=False, sqlite_where=sa.text("status = 'pending_billing'"), postgresql_where=sa.text("status = 'pending_billing'"))
+        batch_op.create_index('ix_repair_quotes_ticket', ['ticket_id', 'id'], unique=False)
         batch_op.create_index('ix_repair_quotes_invoice', ['invoice_id'], unique=False)
         batch_op.create_index('ix_repair_quotes_item', ['owned_item_id'], unique=False)
         batch_op.create_index('uq_repair_quotes_ticket_live', ['ticket_id'], unique=True, sqlite_where=sa.text("status IN ('draft', 'rejected', 'pending_billing', 'pending_customer', 'awaiting_payment', 'in_work')"), postgresql_where=sa.text("status IN ('draft', 'rejected', 'pending_billing', 'pending_customer', 'awaiting_payment', 'in_work')"))
@@ -217,6 +219,7 @@ def downgrade():
         batch_op.drop_index('uq_repair_quotes_ticket_live', sqlite_where=sa.text("status IN ('draft', 'rejected', 'pending_billing', 'pending_customer', 'awaiting_payment', 'in_work')"), postgresql_where=sa.text("status IN ('draft', 'rejected', 'pending_billing', 'pending_customer', 'awaiting_payment', 'in_work')"))
         batch_op.drop_index('ix_repair_quotes_item')
         batch_op.drop_index('ix_repair_quotes_invoice')
+        batch_op.drop_index('ix_repair_quotes_ticket')
         batch_op.drop_index('ix_repair_quotes_billing', sqlite_where=sa.text("status = 'pending_billing'"), postgresql_where=sa.text("status = 'pending_billing'"))
 
     op.drop_table('repair_quotes')
@@ -239,6 +242,7 @@ def downgrade():
         batch_op.drop_index('uq_cashback_claims_ticket_live', sqlite_where=sa.text("status != 'rejected'"), postgresql_where=sa.text("status != 'rejected'"))
         batch_op.drop_index('ix_cashback_claims_requested')
         batch_op.drop_index('ix_cashback_claims_item')
+        batch_op.drop_index('ix_cashback_claims_ticket')
         batch_op.drop_index('ix_cashback_claims_billing', sqlite_where=sa.text("status IN ('verified', 'approved')"), postgresql_where=sa.text("status IN ('verified', 'approved')"))
 
     op.drop_table('cashback_claims')
