@@ -42,7 +42,7 @@ EVENT_LABELS = {
 ROLE_LABELS = {"admin": _l("Admin"), "customer_support": _l("Customer Support"),
                "technical_support": _l("Technical Support"), "billing": _l("Billing"), "marketing": _l("Marketing")}
 TIER_LABELS = {"standard": _l("Standard")}
-INVOICE_STATUS_LABELS = {"unpaid": _l("Unpaid"), "partially_paid": _l("Partially paid"), "paid": _l("Paid"),
+INVOICE_STATUS_LABELS = {"unpaid": _l("Unpaid"), "partially_paid": _l("Partly paid"), "paid": _l("Paid"),
                          "void": _l("Void")}
 # Werkzeug's own English descriptions (a bare abort(404)): shown as our translated message instead.
 _WERKZEUG_DESCRIPTIONS = {cls.description for cls in default_exceptions.values() if cls.description}

@@ -46,9 +46,6 @@ QUOTE_STATUS = {
     "completed": _l("Repair completed"),
     "declined": _l("Declined"),
 }
-INVOICE_STATUS = {
-    "unpaid": _l("Unpaid"), "partially_paid": _l("Partly paid"), "paid": _l("Paid"), "void": _l("Void"),
-}
 
 
 class CashbackForm(FlaskForm):
@@ -64,7 +61,7 @@ class DecisionForm(FlaskForm):
 
 @bp.context_processor
 def _labels():
-    return {"CLAIM_STATUS": CLAIM_STATUS, "QUOTE_STATUS": QUOTE_STATUS, "INVOICE_STATUS": INVOICE_STATUS,
+    return {"CLAIM_STATUS": CLAIM_STATUS, "QUOTE_STATUS": QUOTE_STATUS,
             "PAYMENT_METHOD_LABEL": methods.label}
 
 

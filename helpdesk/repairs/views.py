@@ -35,8 +35,6 @@ QUOTE_STATUS_LABELS = {
     "pending_customer": _l("Waiting for the customer"), "awaiting_payment": _l("Waiting for payment"),
     "in_work": _l("In work"), "completed": _l("Done"), "declined": _l("Declined by the customer"),
     "cancelled": _l("Cancelled")}
-INVOICE_STATUS_LABELS = {"unpaid": _l("Unpaid"), "partially_paid": _l("Partly paid"), "paid": _l("Paid"),
-                         "void": _l("Void")}
 STEPS = (("quote", _l("Quote")), ("billing", _l("Billing approval")), ("customer", _l("Customer approval")),
          ("invoice", _l("Invoice")), ("payment", _l("Payment")), ("work", _l("Work")), ("done", _l("Done")))
 # status -> (index of the current step, index of a failed step or None)
@@ -53,7 +51,7 @@ def _require_login():
 
 @bp.app_context_processor
 def _labels():
-    return {"QUOTE_STATUS_LABELS": QUOTE_STATUS_LABELS, "INVOICE_STATUS_LABELS": INVOICE_STATUS_LABELS,
+    return {"QUOTE_STATUS_LABELS": QUOTE_STATUS_LABELS,
             "LINE_KIND_LABELS": LINE_KIND_LABELS}
 
 
