@@ -235,18 +235,9 @@ def _mail_customer(kind, invoice, context, now):
     from ..mail import outbound
     from ..tickets.models import Ticket
 
-    customer = db.session.get(Customer, invoice.customer_id)
-    if customer is None or customer.anonymised_at is not None:
-        return None
     ticket = db.session.get(Ticket, invoice.ticket_id) if invoice.ticket_id else None
-    to = outbound.customer_address(ticket, customer) if ticket is not None else customer.primary_email
-    if not to:
-        return None
-    locale = outbound.mail_locale(customer.language)
-    subject = outbound.render_subject(kind, locale, invoice=invoice,
-                                      subject=outbound.bare_subject(ticket.subject, ticket.number) if ticket else "")
-    return outbound.queue_mail(kind, ticket=ticket, to=[to], subject=subject, locale=locale, automatic=False,
-                               context=dict(context, invoice_id=invoice.id), now=now)
+    return outbound.queue_customer_mail(kind, customer_id=invoice.customer_id, ticket=ticket, invoice=invoice,
+                                        context=dict(context, invoice_id=invoice.id), reply=False, now=now)
 
 
 def invoices_of(customer_id):

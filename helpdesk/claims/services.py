@@ -16,9 +16,8 @@ claim also tells billing (claim_for_billing).
 from sqlalchemy import select
 
 from ..auth.i18n import _
-from ..auth.models import User, UserRole
+from ..auth.models import User
 from ..billing import money
-from ..customers.models import Customer
 from ..errors import Conflict, DomainError, Forbidden, NotFound
 from ..extensions import db
 from ..timeutil import utcnow
@@ -239,18 +238,11 @@ def _mail_customer(claim, kind, now):
     from ..mail import outbound
     from ..tickets.models import Ticket
 
-    customer = db.session.get(Customer, claim.customer_id)
     ticket = db.session.get(Ticket, claim.ticket_id)
-    if customer is None or customer.anonymised_at is not None or ticket is None:
+    if ticket is None:
         return None
-    to = outbound.customer_address(ticket, customer)
-    if not to:
-        return None
-    locale = outbound.mail_locale(customer.language)
-    subject = outbound.render_subject(kind, locale, ticket=ticket,
-                                      subject=outbound.bare_subject(ticket.subject, ticket.number))
-    return outbound.queue_mail(kind, ticket=ticket, to=[to], subject=subject, locale=locale, automatic=False,
-                               context={"claim_id": claim.id}, reply=True, now=now)
+    return outbound.queue_customer_mail(kind, customer_id=claim.customer_id, ticket=ticket,
+                                        context={"claim_id": claim.id}, now=now)
 
 
 def _tell_billing(claim, now):
@@ -258,19 +250,8 @@ def _tell_billing(claim, now):
     from ..mail import outbound
     from ..tickets.models import Ticket
 
-    ticket = db.session.get(Ticket, claim.ticket_id)
-    users = db.session.execute(select(User).join(UserRole, UserRole.user_id == User.id)
-                               .where(UserRole.role == "billing", User.active.is_(True))
-                               .order_by(User.id)).scalars().all()
-    rows = []
-    for user in users:
-        locale = outbound.agent_locale(user)
-        subject = outbound.render_subject("claim_for_billing", locale, ticket=ticket,
-                                          subject=outbound.bare_subject(ticket.subject, ticket.number))
-        rows.append(outbound.queue_mail("claim_for_billing", ticket=ticket, to=[user.email], subject=subject,
-                                        locale=locale, automatic=True, internal=True, user_id=user.id,
-                                        context={"claim_id": claim.id}, now=now))
-    return [r for r in rows if r is not None]
+    return outbound.notify_agents("claim_for_billing", db.session.get(Ticket, claim.ticket_id),
+                                  outbound.users_with_role("billing"), context={"claim_id": claim.id}, now=now)
 
 
 STATUS_OPEN = OPEN_CLAIM_STATUSES

@@ -409,7 +409,8 @@ def _queue_members(queue_id):
         select(User).join(QueueMember, QueueMember.user_id == User.id).where(QueueMember.queue_id == queue_id)))
 
 
-def _notify(kind, ticket, users, message_row_id=None, now=None):
+def notify_agents(kind, ticket, users, message_row_id=None, context=None, now=None):
+    """One internal mail of `kind` about the ticket to each user (once each, in their language)."""
     out = []
     seen = set()
     for user in users:
@@ -419,10 +420,32 @@ def _notify(kind, ticket, users, message_row_id=None, now=None):
         locale = agent_locale(user)
         subject = render_subject(kind, locale, ticket=ticket, subject=bare_subject(ticket.subject, ticket.number))
         row = queue_mail(kind, ticket=ticket, to=[user.email], subject=subject, locale=locale, automatic=True,
-                         internal=True, user_id=user.id, message_row_id=message_row_id, now=now)
+                         internal=True, user_id=user.id, message_row_id=message_row_id, context=context, now=now)
         if row is not None:
             out.append(row)
     return out
+
+
+def users_with_role(role):
+    """The active agents with a role (billing, technical_support, ...)."""
+    return _active_users(select(User).join(UserRole, UserRole.user_id == User.id).where(UserRole.role == role))
+
+
+def queue_customer_mail(kind, *, customer_id, ticket=None, context=None, reply=True, now=None, **subject_context):
+    """A mail of `kind` to a customer in their language, after a person's action (not automatic):
+    on the ticket's thread, to its Reply-To, when there is a ticket; else to the customer's primary
+    address. None for an anonymised customer or one without an address."""
+    customer = db.session.get(Customer, customer_id) if customer_id else None
+    if customer is None or customer.anonymised_at is not None:
+        return None
+    to = customer_address(ticket, customer) if ticket is not None else customer.primary_email
+    if not to:
+        return None
+    locale = mail_locale(customer.language)
+    subject = render_subject(kind, locale, ticket=ticket, **subject_context,
+                             subject=bare_subject(ticket.subject, ticket.number) if ticket is not None else "")
+    return queue_mail(kind, ticket=ticket, to=[to], subject=subject, locale=locale, automatic=False,
+                      context=context, reply=reply and ticket is not None, now=now)
 
 
 def queue_new_ticket_notifications(ticket_id, now=None):
@@ -435,7 +458,7 @@ def queue_new_ticket_notifications(ticket_id, now=None):
         return []
     first = db.session.execute(select(Message.id).where(Message.ticket_id == ticket.id)
                                .order_by(Message.id).limit(1)).scalar_one_or_none()
-    return _notify("notify_new", ticket, members, message_row_id=first, now=now)
+    return notify_agents("notify_new", ticket, members, message_row_id=first, now=now)
 
 
 def queue_customer_reply_notifications(message_id, now=None):
@@ -452,7 +475,7 @@ def queue_customer_reply_notifications(message_id, now=None):
     if ticket.status == "pending_billing":
         users = list(users) + list(_active_users(
             select(User).join(UserRole, UserRole.user_id == User.id).where(UserRole.role == "billing")))
-    return _notify("notify_reply", ticket, users, message_row_id=msg.id, now=now)
+    return notify_agents("notify_reply", ticket, users, message_row_id=msg.id, now=now)
 
 
 def queue_assignment_notification(ticket_id, user_id, now=None):
@@ -461,7 +484,7 @@ def queue_assignment_notification(ticket_id, user_id, now=None):
     user = db.session.get(User, user_id) if user_id else None
     if ticket is None or user is None or not user.active:
         return None
-    rows = _notify("notify_assign", ticket, [user], now=now)
+    rows = notify_agents("notify_assign", ticket, [user], now=now)
     return rows[0] if rows else None
 
 

@@ -21,10 +21,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..auth.i18n import _
-from ..auth.models import User, UserRole
+from ..auth.models import User
 from ..billing import money
 from ..billing import services as billing
-from ..customers.models import Customer
 from ..errors import Conflict, DomainError, Forbidden, NotFound
 from ..extensions import db
 from ..timeutil import utcnow
@@ -406,8 +405,9 @@ def complete(quote_id, actor_id, note=None, now=None):
 # ---------------------------------------------------------------- mail
 
 def _role_users(role):
-    return db.session.execute(select(User).join(UserRole, UserRole.user_id == User.id)
-                              .where(UserRole.role == role, User.active.is_(True)).order_by(User.id)).scalars().all()
+    from ..mail import outbound
+
+    return outbound.users_with_role(role)
 
 
 def _drafter(quote):
@@ -418,30 +418,14 @@ def _drafter(quote):
 def _tell_users(quote, kind, users, now):
     from ..mail import outbound
 
-    ticket = _ticket(quote)
-    rows = []
-    for user in users:
-        locale = outbound.agent_locale(user)
-        subject = outbound.render_subject(kind, locale, ticket=ticket,
-                                          subject=outbound.bare_subject(ticket.subject, ticket.number))
-        rows.append(outbound.queue_mail(kind, ticket=ticket, to=[user.email], subject=subject, locale=locale,
-                                        automatic=True, internal=True, user_id=user.id,
-                                        context={"quote_id": quote.id}, now=now))
-    return [r for r in rows if r is not None]
+    return outbound.notify_agents(kind, _ticket(quote), users, context={"quote_id": quote.id}, now=now)
 
 
 def _mail_customer(quote, kind, now, **context):
     from ..mail import outbound
 
-    customer = db.session.get(Customer, quote.customer_id)
     ticket = _ticket(quote)
-    if customer is None or customer.anonymised_at is not None or ticket is None:
+    if ticket is None:
         return None
-    to = outbound.customer_address(ticket, customer)
-    if not to:
-        return None
-    locale = outbound.mail_locale(customer.language)
-    subject = outbound.render_subject(kind, locale, ticket=ticket,
-                                      subject=outbound.bare_subject(ticket.subject, ticket.number))
-    return outbound.queue_mail(kind, ticket=ticket, to=[to], subject=subject, locale=locale, automatic=False,
-                               context=dict(context, quote_id=quote.id), reply=True, now=now)
+    return outbound.queue_customer_mail(kind, customer_id=quote.customer_id, ticket=ticket,
+                                        context=dict(context, quote_id=quote.id), now=now)
