@@ -90,23 +90,24 @@ def create_invoice(*, customer_id, lines, actor_id=None, ticket_id=None, source_
     if due_days is None:
         due_days = current_app.config.get("INVOICE_DUE_DAYS", DEFAULT_DUE_DAYS)
     name, company, npwp = bill_to(customer)
+    built = []
+    for position, line in enumerate(lines, start=1):
+        try:
+            quantity = int(line.get("quantity", 1))
+            amount = money.line_amount(quantity, line["unit_price"], bool(line.get("covered_reason")))
+        except (money.MoneyError, TypeError, ValueError) as exc:
+            raise DomainError(_("Line %(n)s: %(error)s", n=position, error=str(exc))) from None
+        built.append(InvoiceLine(position=position, kind=line.get("kind") or "service",
+                                 description=str(line["description"])[:300], product_id=line.get("product_id"),
+                                 quantity=quantity, unit_price=line["unit_price"], amount=amount,
+                                 covered_reason=line.get("covered_reason")))
+    # the number last, once the lines are known to be good (it is given back only by a rollback)
     seq = next_sequence(issued.year)
     invoice = Invoice(number=money.format_number(issued.year, seq), year=issued.year, sequence=seq,
                       customer_id=customer.id, ticket_id=ticket_id, source_type=source_type, source_id=source_id,
                       bill_to_name=name, bill_to_company=company, npwp=npwp, locale=customer.language,
                       issued_on=issued, due_on=issued + timedelta(days=int(due_days)), created_by_id=actor_id,
-                      created_at=now, status="unpaid", amount_paid=0)
-    for position, line in enumerate(lines, start=1):
-        try:
-            quantity = int(line.get("quantity", 1))
-            amount = money.line_amount(quantity, line["unit_price"], bool(line.get("covered_reason")))
-        except money.MoneyError as exc:
-            raise DomainError(_("Line %(n)s: %(error)s", n=position, error=str(exc))) from None
-        invoice.lines.append(InvoiceLine(position=position, kind=line.get("kind") or "service",
-                                         description=str(line["description"])[:300],
-                                         product_id=line.get("product_id"), quantity=quantity,
-                                         unit_price=line["unit_price"], amount=amount,
-                                         covered_reason=line.get("covered_reason")))
+                      created_at=now, status="unpaid", amount_paid=0, lines=built)
     invoice.total = money.total(ln.amount for ln in invoice.lines)
     invoice.status = money.invoice_status(invoice.total, 0)
     if invoice.status == "paid":

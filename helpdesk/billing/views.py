@@ -23,6 +23,7 @@ from ..errors import DomainError, Forbidden
 from ..extensions import db
 from ..repairs.models import RepairQuote
 from ..tickets.models import Ticket
+from ..tickets.services import can_see
 from ..timeutil import utcnow
 from ..warranty import rules
 from ..warranty.models import OwnedItem, Product
@@ -128,6 +129,8 @@ def _render_invoice(invoice, status_code=200):
     ids.discard(None)
     names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
     ticket = db.session.get(Ticket, invoice.ticket_id) if invoice.ticket_id else None
+    # billing sees a ticket while it waits for billing (or in their queues): else the number, no link
+    ticket_link = ticket is not None and can_see(current_user._get_current_object(), ticket)
     payment_form = None
     if invoice.status not in ("paid", "void"):
         posted = bound("billing.record_payment", invoice_id=invoice.id)
@@ -145,7 +148,8 @@ def _render_invoice(invoice, status_code=200):
     void_form = None
     if invoice.status != "void" and not invoice.amount_paid:
         void_form = form_for(VoidForm, "billing.void_invoice", invoice_id=invoice.id)
-    return render_template("billing/invoice.html", invoice=invoice, ticket=ticket, names=names,
+    return render_template("billing/invoice.html", invoice=invoice, ticket=ticket, ticket_link=ticket_link,
+                           names=names,
                            payment_form=payment_form, confirm_form=ConfirmPaymentForm(formdata=None),
                            reject_forms=reject_forms, void_form=void_form, today=_today(),
                            overdue=invoice.status in ("unpaid", "partially_paid") and invoice.due_on < _today(),

@@ -110,10 +110,10 @@ def next_number():
 
 
 def audit(ticket_id, actor_id, action, old=None, new=None, note=None, object_type="ticket", object_id=None,
-          actor_customer_id=None):
-    """Record one change in the audit trail."""
+          actor_customer_id=None, at=None):
+    """Record one change in the audit trail (at `at`, else now)."""
     ev = AuditEvent(ticket_id=ticket_id, actor_user_id=actor_id, actor_customer_id=actor_customer_id,
-                    action=action, object_type=object_type, object_id=object_id or ticket_id,
+                    created_at=at or utcnow(), action=action, object_type=object_type, object_id=object_id or ticket_id,
                     old_value=None if old is None else str(old)[:300],
                     new_value=None if new is None else str(new)[:300], note=note)
     db.session.add(ev)
@@ -263,7 +263,7 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     # later in it (the session holds rows weakly)
     batchcache.put("new_ticket", ticket.id, ticket)
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
-          actor_customer_id=None if actor_id else customer.id)
+          actor_customer_id=None if actor_id else customer.id, at=now)
     warranty.on_created(ticket, now, first[0])
     sla.on_created(ticket, now, customer)
     ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,

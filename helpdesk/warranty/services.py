@@ -140,6 +140,13 @@ def create_item(*, customer_id, product_id, purchase_date, activation_date=None,
     return item
 
 
+def item_label(item):
+    """"Hosting 1 GB · kopimerapi.com (#12)" for the audit trail; None for no item."""
+    if item is None:
+        return None
+    return " · ".join(p for p in (item.product.name, item.identifier) if p) + f" (#{item.id})"
+
+
 def items_of(customer_id):
     return db.session.execute(select(OwnedItem).where(OwnedItem.customer_id == customer_id)
                               .order_by(OwnedItem.purchase_date.desc(), OwnedItem.id)).scalars().all()
@@ -253,7 +260,8 @@ def set_item(ticket_id, actor_id, item_id, now=None):
     if item_id and (item is None or item.customer_id != ticket.customer_id):
         raise DomainError(_("That item does not belong to this customer."), field="item")
     if ticket.owned_item_id != (item.id if item else None):
-        audit(ticket.id, user.id, "owned_item", ticket.owned_item_id, item.id if item else None)
+        old = db.session.get(OwnedItem, ticket.owned_item_id) if ticket.owned_item_id else None
+        audit(ticket.id, user.id, "owned_item", item_label(old), item_label(item))
         ticket.owned_item_id = item.id if item else None
         evaluate_ticket(ticket, "item", user.id, now)
     return ticket

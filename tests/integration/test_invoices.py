@@ -122,6 +122,20 @@ def test_the_invoice_lines_and_total(desk):
     assert [i.id for i in billing.invoices_of(w.customer.id)] == [invoice.id]
 
 
+def test_a_bad_line_is_refused_before_a_number_is_taken(desk):
+    """The year's number is taken only once the lines are good: a refused invoice leaves the
+    sequence as it was, even before any rollback."""
+    w = desk
+    invoice_for(w)
+    for bad in ([{"description": "x", "quantity": 0, "unit_price": 1000}],
+                [{"description": "x", "quantity": "dua", "unit_price": 1000}],
+                [{"description": "x", "quantity": 1, "unit_price": -5}]):
+        with pytest.raises(DomainError):
+            invoice_for(w, lines=bad)
+        assert db.session.get(InvoiceSequence, 2026).last_number == 1
+    assert invoice_for(w).number == "INV/2026/000002"
+
+
 # ---------------------------------------------------------------- bill to
 
 def test_a_b2b_invoice_carries_the_organisation_and_its_npwp(desk, make):

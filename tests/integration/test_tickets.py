@@ -26,6 +26,21 @@ def test_numbers_are_sequential_and_unique(app, make, desk):
     assert numbers == list(range(numbers[0], numbers[0] + 5))
 
 
+def test_the_created_event_is_dated_when_the_ticket_was_created(app, make, desk):
+    """A ticket entered with an earlier time (a phone call written down later, imported mail) has
+    its "created" event at that time, as its first message."""
+    from datetime import timedelta
+
+    from helpdesk.timeutil import utcnow
+
+    then = utcnow().replace(microsecond=0) - timedelta(hours=2)
+    t = make.ticket(queue=desk["q"], customer=desk["cust"], now=then)
+    db.session.commit()
+    created = db.session.execute(select(AuditEvent).where(AuditEvent.ticket_id == t.id,
+                                                          AuditEvent.action == "created")).scalar_one()
+    assert created.created_at == then == t.created_at
+
+
 def test_create_writes_first_message_preview_audit_and_outbox(app, make, desk):
     t = make.ticket(queue=desk["q"], customer=desk["cust"], body="Situs kami error 500 sejak pagi")
     db.session.commit()

@@ -90,8 +90,10 @@ def test_shared_domain_of_a_bundle_is_left_to_the_agent_and_linking_reevaluates(
     db.session.commit()
     # a content change on a website out of warranty: paid
     assert t.charge == "paid" and t.eligibility["rule"] == "not_a_defect"
-    assert db.session.execute(select(AuditEvent.action).where(AuditEvent.ticket_id == t.id,
-                                                              AuditEvent.action == "owned_item")).scalar_one()
+    linked = db.session.execute(select(AuditEvent).where(AuditEvent.ticket_id == t.id,
+                                                         AuditEvent.action == "owned_item")).scalar_one()
+    # the trail names the product and its identifier, not a bare id
+    assert (linked.old_value, linked.new_value) == (None, f"{site.product.name} · tokobatik.co.id (#{site.id})")
 
 
 def test_an_item_of_another_customer_cannot_be_linked(app, shop, make):
