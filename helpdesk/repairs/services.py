@@ -24,6 +24,7 @@ from ..auth.i18n import _
 from ..auth.models import User
 from ..billing import money
 from ..billing import services as billing
+from ..customers.models import Customer
 from ..errors import Conflict, DomainError, Forbidden, NotFound
 from ..extensions import db
 from ..timeutil import utcnow
@@ -108,16 +109,23 @@ def _recompute(quote):
 
 # ---------------------------------------------------------------- 1. the quote
 
+SERVICE_FEE_TEXT = {"id": "Biaya servis", "en": "Service fee"}
+
+
 def default_lines(ticket):
-    """The lines a new quote starts from, given the ticket's eligibility decision."""
+    """The lines a new quote starts from, given the ticket's eligibility decision, in the customer's
+    language (Indonesian when unknown): the service fee, chargeable, or covered with the decision's
+    explanation as the reason when service is free."""
     fee = int(current_app.config.get("REPAIR_SERVICE_FEE", 150000))
+    customer = db.session.get(Customer, ticket.customer_id)
+    lang = customer.language if customer is not None and customer.language in SERVICE_FEE_TEXT else "id"
     explanation = ((ticket.eligibility or {}).get("explanation") or {})
     if ticket.charge in FREE_CHARGES:
-        reason = explanation.get("en") or ticket.charge
-        return [{"kind": "service", "description": "Service fee", "quantity": 1, "unit_price": 0, "covered": True,
-                 "covered_reason": reason[:300]}]
-    return [{"kind": "service", "description": "Service fee", "quantity": 1, "unit_price": fee, "covered": False,
-             "covered_reason": None}]
+        reason = explanation.get(lang) or explanation.get("en") or ticket.charge
+        return [{"kind": "service", "description": SERVICE_FEE_TEXT[lang], "quantity": 1, "unit_price": 0,
+                 "covered": True, "covered_reason": reason[:300]}]
+    return [{"kind": "service", "description": SERVICE_FEE_TEXT[lang], "quantity": 1, "unit_price": fee,
+             "covered": False, "covered_reason": None}]
 
 
 def draft_quote(ticket_id, actor_id, now=None):

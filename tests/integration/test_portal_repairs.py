@@ -154,7 +154,10 @@ def test_customer_approves_quote_on_ticket_page_and_sees_the_invoice(shop, clien
     assert resp.headers["Location"].endswith(f"/portal/invoices/{invoice.id}")
     page = text_of(client.get(resp.headers["Location"]))
     assert invoice.number in page and "Unpaid" in page and "Rp 1.000.000" in page
-    assert invoice.due_on.strftime("%d-%m-%Y") in page and "How to pay" in page
+    # the due day in words, in the page's language ("13 December 2026")
+    from helpdesk.warranty.rules import format_date
+
+    assert format_date(invoice.due_on, "en") in page and "How to pay" in page
     ticket_page = client.get(f"/portal/tickets/{number}").get_data(as_text=True)
     assert f'href="/portal/invoices/{invoice.id}"' in ticket_page
     assert "Approved: waiting for your payment" in text_of(client.get(f"/portal/tickets/{number}"))

@@ -158,6 +158,21 @@ def test_the_service_fee_comes_from_the_config(desk, app):
     assert quote.total == 175_000 and quote.lines[0].unit_price == 175_000
 
 
+@pytest.mark.parametrize("language, fee_text, reason_start", [
+    ("en", "Service fee", "Free — in warranty until"),
+    ("id", "Biaya servis", "Gratis — masih garansi sampai"),
+    (None, "Biaya servis", "Gratis — masih garansi sampai"),
+])
+def test_the_prefilled_line_is_in_the_customers_language(desk, make, language, fee_text, reason_start):
+    w = desk
+    paid, _c = repair_ticket(make, w, w.change, language=language)
+    free, _c = repair_ticket(make, w, w.down, language=language)
+    db.session.commit()
+    assert [ln["description"] for ln in repairs.default_lines(paid)] == [fee_text]
+    (line,) = repairs.default_lines(free)
+    assert line["description"] == fee_text and line["covered_reason"].startswith(reason_start)
+
+
 def test_a_free_warranty_ticket_starts_covered_and_an_all_covered_quote_cannot_go_to_billing(desk, make):
     w = desk
     ticket, _customer = repair_ticket(make, w, w.down)  # a defect within the 90 warranty days
