@@ -70,6 +70,12 @@ class Config:
         self.REPAIR_LINK_MAX_AGE = _int("REPAIR_LINK_MAX_AGE", 30 * 24 * 3600)
         self.REPAIR_WORK_BEFORE_PAYMENT = _bool("REPAIR_WORK_BEFORE_PAYMENT", False)
         self.INVOICE_DUE_DAYS = _int("INVOICE_DUE_DAYS", 14)
+        # The company on its invoices, and the bank account customers pay into ("BCA 0123456789
+        # a.n. PT ..."): without an account, the invoice asks for a transfer to "our company account".
+        self.COMPANY_NAME = os.environ.get("COMPANY_NAME", "")
+        self.COMPANY_ADDRESS = os.environ.get("COMPANY_ADDRESS", "")
+        self.COMPANY_NPWP = os.environ.get("COMPANY_NPWP", "")
+        self.COMPANY_BANK_ACCOUNT = os.environ.get("COMPANY_BANK_ACCOUNT", "")
         # Failed portal password sign-ins per IP and per address.
         self.PORTAL_PASSWORD_RATE_LIMIT = os.environ.get("PORTAL_PASSWORD_RATE_LIMIT", "10 per 5 minutes")
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")

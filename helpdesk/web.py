@@ -115,8 +115,14 @@ def install_template_helpers(app):
 
         return format_rupiah(int(amount or 0))
 
+    def company():
+        """The issuer on invoices and the account customers pay into (COMPANY_* settings)."""
+        cfg = app.config
+        return {"name": cfg.get("COMPANY_NAME") or "", "address": cfg.get("COMPANY_ADDRESS") or "",
+                "npwp": cfg.get("COMPANY_NPWP") or "", "bank_account": cfg.get("COMPANY_BANK_ACCOUNT") or ""}
+
     app.jinja_env.globals.update(
-        STATUS_LABELS=STATUS_LABELS, PRIORITY_LABELS=PRIORITY_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
+        company=company, STATUS_LABELS=STATUS_LABELS, PRIORITY_LABELS=PRIORITY_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
         ROLE_LABELS=ROLE_LABELS, EVENT_LABELS=EVENT_LABELS, TIER_LABELS=TIER_LABELS,
         INVOICE_STATUS_LABELS=INVOICE_STATUS_LABELS, get_locale=get_locale,
     )

@@ -35,7 +35,7 @@ def work():
 
 @pytest.fixture
 def mail_app(app_factory, smtp_server):
-    app = app_factory(**smtp_server.mail_config())
+    app = app_factory(**smtp_server.mail_config(), COMPANY_BANK_ACCOUNT="BCA 0123456789 a.n. PT Web Jogja Digital")
     with app.app_context():
         yield app
         db.session.remove()
@@ -223,7 +223,10 @@ def test_repair_quote_link_from_the_mail_shows_then_approves_and_invoice_and_pay
     months = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
               "November", "Desember"]
     assert f"Jatuh tempo: {due.day} {months[due.month - 1]} {due.year}" in invoice_mail.text
-    assert "Total: Rp 1.000.000" in invoice_mail.text and "Transfer bank" in invoice_mail.text
+    assert "Total: Rp 1.000.000" in invoice_mail.text
+    # the account to pay into (COMPANY_BANK_ACCOUNT, set by the mail_app fixture)
+    assert "Transfer bank ke rekening BCA 0123456789 a.n. PT Web Jogja Digital" in invoice_mail.text
+    assert "<strong>BCA 0123456789 a.n. PT Web Jogja Digital</strong>" in invoice_mail.html
     assert f"/portal/invoices/{inv_id}" in invoice_mail.text
     [approved] = received(smtp_server, "rina@desk.example", "menyetujui penawaran")  # the drafter
     assert approved["Subject"].endswith("Pelanggan menyetujui penawaran perbaikan: Website tidak bisa dibuka")

@@ -357,6 +357,12 @@ def test_repair_flow_through_the_pages_up_to_work(app, client, auth, desk, froze
     inv_page = client.get(f"/billing/invoices/{invoice.id}").get_data(as_text=True)
     assert "INV/2026/000001" in inv_page and "Toko Batik Ayu" in inv_page and "Premium theme licence" in inv_page
     assert "4 December 2026" in inv_page  # due in 14 days
+    # the issuer, from the COMPANY_* settings
+    assert 'id="invoice-issuer"></div>' in inv_page
+    client.application.config.update(COMPANY_NAME="PT Web Jogja Digital", COMPANY_NPWP="09.876.543.2-541.000")
+    issuer = client.get(f"/billing/invoices/{invoice.id}").get_data(as_text=True)
+    assert re.search(r'id="invoice-issuer"><strong>PT Web Jogja Digital</strong><br>NPWP 09.876.543.2-541.000</div>',
+                     issuer)
     assert re.search(r'id="invoice-total"><strong>Rp 550.000</strong>', inv_page)
     assert re.search(r'name="confirm"[^>]*checked|checked[^>]*name="confirm"', inv_page)
     assert "bank_transfer" in inv_page and "cash" in inv_page

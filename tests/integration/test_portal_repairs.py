@@ -231,6 +231,25 @@ def test_b2b_invoice_shows_company_and_npwp(shop, client, make):
     assert "PT Toko Maju" in page and "01.234.567.8-901.000" in page and "Perpanjangan domain" in page
 
 
+def test_invoice_names_the_company_and_the_account_to_pay_into(shop, client, app):
+    """With COMPANY_* set, the invoice says who issues it and which account to transfer to;
+    without them, the generic "our company account"."""
+    cust = shop["dewi"]
+    invoice = billing.create_invoice(customer_id=cust, lines=[
+        {"description": "Perpanjangan domain", "quantity": 1, "unit_price": 250_000}])
+    db.session.commit()
+    sign_in(client, cust)
+    page = text_of(client.get(f"/portal/invoices/{invoice.id}?lang=en"))
+    assert "our company account" in page and "NPWP" not in page
+    app.config.update(COMPANY_NAME="PT Web Jogja Digital", COMPANY_ADDRESS="Jl. Kaliurang Km 5, Yogyakarta",
+                      COMPANY_NPWP="09.876.543.2-541.000", COMPANY_BANK_ACCOUNT="BCA 0123456789 a.n. PT Web Jogja Digital")
+    page = text_of(client.get(f"/portal/invoices/{invoice.id}"))
+    assert "PT Web Jogja Digital" in page and "Jl. Kaliurang Km 5, Yogyakarta" in page
+    assert "NPWP 09.876.543.2-541.000" in page
+    assert "Bank transfer to BCA 0123456789 a.n. PT Web Jogja Digital" in page
+    assert "our company account" not in page
+
+
 # ---------------------------------------------------------------- the signed link
 
 def test_signed_link_get_shows_post_approves_without_signing_in(shop, client):
