@@ -4,6 +4,7 @@ from .billing.models import Invoice, InvoiceLine, InvoiceSequence, Payment  # no
 from .claims.models import CashbackClaim  # noqa: F401
 from .customers.models import Customer, CustomerEmail, DataRequest, Organisation  # noqa: F401
 from .jobs import OutboxJob  # noqa: F401
+from .leads.models import Lead, LeadActivity, LeadImport, LeadTask  # noqa: F401
 from .mail.models import (  # noqa: F401
     AutoMailLog, InboundMessage, Mailbox, MailboxFolderState, MailMessageId, OutboundMail, SenderBlock,
 )

@@ -7,6 +7,7 @@ Every entry is an idempotent sweep, so a missed or doubled tick does no harm.
 from rq import cron
 
 from helpdesk.jobs import cron_auto_close, cron_sweep_outbox
+from helpdesk.leads.jobs import cron_lead_reminders
 from helpdesk.mail.fetch import cron_poll
 from helpdesk.mail.scan_jobs import cron_rescan_pending
 from helpdesk.sla.jobs import cron_sla_sweep
@@ -19,3 +20,5 @@ cron.register(cron_poll, "mail", interval=60, result_ttl=300, failure_ttl=24 * 3
 cron.register(cron_rescan_pending, "default", interval=5 * 60, result_ttl=300, failure_ttl=24 * 3600)
 # SLA warnings and breaches: claim the due alerts and enqueue their jobs, every minute on the sla queue.
 cron.register(cron_sla_sweep, "sla", interval=60, result_ttl=300, failure_ttl=24 * 3600)
+# Lead follow-ups that are due: one reminder to their owner (bell and mail), every minute.
+cron.register(cron_lead_reminders, "default", interval=60, result_ttl=300, failure_ttl=24 * 3600)
