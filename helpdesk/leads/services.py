@@ -109,6 +109,7 @@ def capture(*, name, email=None, phone=None, company=None, source="other", campa
               "notes": (notes or "").strip()[:NOTES_MAX] or None}
     existing = find_match(email, phone)
     if existing is None:
+        _begin_for_real()
         try:
             with db.session.begin_nested():
                 lead = Lead(**fields, stage="new", created_at=now, updated_at=now, stage_changed_at=now,
@@ -125,6 +126,15 @@ def capture(*, name, email=None, phone=None, company=None, source="other", campa
             return lead, True
     _merge_into(existing, fields, actor_id, channel, now)
     return existing, False
+
+
+def _begin_for_real():
+    """SQLite (pysqlite) opens a transaction only at the first write: a SAVEPOINT before it would be
+    the transaction itself, and releasing it would commit the new lead at once (kept even when the
+    caller rolls back). Begin the transaction first there."""
+    conn = db.session.connection()
+    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN")
 
 
 def _merge_into(lead, fields, actor_id, channel, now):
