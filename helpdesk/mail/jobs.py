@@ -97,10 +97,29 @@ def _money_context(row, extra):
     return out
 
 
+def _lead_context(extra):
+    """The follow-up task and the lead a mail names in its context (task_id, lead_id), the due time
+    in Asia/Jakarta per language ({lang: text}) and the lead's page."""
+    from ..leads.models import Lead, LeadTask
+    from ..sla.calendar import format_local
+
+    out = {}
+    task = db.session.get(LeadTask, extra["task_id"]) if extra.get("task_id") else None
+    lead_id = extra.get("lead_id") or (task.lead_id if task is not None else None)
+    lead = db.session.get(Lead, lead_id) if lead_id else None
+    if task is not None:
+        out.update(task=task, task_due={lang: format_local(task.due_at, "Asia/Jakarta", lang)
+                                        for lang in outbound.LANGS})
+    if lead is not None:
+        out.update(lead=lead, lead_url=f"{current_app.config['BASE_URL'].rstrip('/')}/leads/{lead.id}")
+    return out
+
+
 def _context(row, ticket, extra):
     """What the templates of a mail get."""
     cfg = current_app.config
     extra.update(_money_context(row, extra))
+    extra.update(_lead_context(extra))
     customer = db.session.get(Customer, ticket.customer_id) if ticket else None
     if customer is None and extra.get("invoice") is not None:  # an invoice's mail without a ticket
         customer = db.session.get(Customer, extra["invoice"].customer_id)
