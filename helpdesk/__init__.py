@@ -126,10 +126,12 @@ def register_blueprints(app):
     from .billing.views import bp as billing_bp
     from .claims.views import bp as claims_bp
     from .repairs.views import bp as repairs_bp
+    from .leads.views import bp as leads_bp
 
     for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp, portal_bp, notifications_bp,
                sla_report_bp, warranty_bp, guarantee_report_bp, claims_bp, repairs_bp, billing_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(leads_bp)  # marketing's lead pages (/leads)
     install_bell(app)
     for prefix in CSRF_EXEMPT:
         bp = app.blueprints.get(prefix.rstrip("."))

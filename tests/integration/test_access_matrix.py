@@ -5,7 +5,7 @@ test_every_route_is_in_the_matrix, so a new route cannot ship without a decision
 use it.
 """
 import io
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +16,7 @@ from helpdesk.billing import services as billing
 from helpdesk.billing.models import Payment
 from helpdesk.claims.models import CashbackClaim
 from helpdesk.extensions import db
+from helpdesk.leads import services as lead_services
 from helpdesk.mail import rawstore
 from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
 from helpdesk.repairs.models import RepairQuote, RepairQuoteLine
@@ -36,6 +37,7 @@ MATRIX_ROLES = ROLE_NAMES + ("customer",)
 # ticket_tech: technical support who can see the ticket (an admin who sees it gets 403, others 404)
 # api / api_ticket / api_create: token auth; anonymous 401; api_ticket like `ticket`;
 #   api_create needs membership of the target queue (403 otherwise)
+# marketing: marketing and admins (403 for the other agents); anonymous is sent to the login page
 # customer: a customer signed in to the portal (their own ticket and attachment); agents get 403,
 #   anonymous is sent to the portal's sign-in page. A customer is anonymous on every agent page.
 ACCESS = {
@@ -165,6 +167,16 @@ ACCESS = {
     "api.update_ticket": "api_ticket",
     "api.download_attachment": "api_ticket",
     "api.create_ticket": "api_create",
+    # marketing's lead pages: marketing and admins (403 for the other agents); empty POSTs: 400 pages
+    "leads.index": "marketing",
+    "leads.new": "marketing",
+    "leads.show": "marketing",
+    "leads.edit": "marketing",
+    "leads.stage": "marketing",
+    "leads.add_activity": "marketing",
+    "leads.add_task": "marketing",
+    "leads.task_done": "marketing",  # marks the world's follow-up done
+    "leads.convert": "marketing",  # the world's lead has an email: it becomes a customer
     # admins and queue leads (the matrix world has no lead: tests/integration/test_sla_report.py covers them)
     "sla_report.sla": "admin",
     "sla_report.sla_csv": "admin",
@@ -211,6 +223,8 @@ def allowed(rule, role):
         return False
     if rule in ("agent", "api"):
         return True
+    if rule == "marketing":
+        return role in ("admin", "marketing")
     if rule in ("ticket", "api_ticket", "api_create"):
         return role in ("admin", "technical_support")
     if rule == "admin":
@@ -276,6 +290,10 @@ def world(app, make):
     payment = Payment(invoice_id=invoice.id, amount=50000, method="cash", paid_on=date(2026, 1, 2))
     db.session.add(payment)
     db.session.flush()
+    matrix_lead, _created = lead_services.capture(name="Matrix Lead", email="lead@matrix.example.com",
+                                                  source="seminar")
+    matrix_task = lead_services.add_task(matrix_lead.id, users["marketing"].id, "Matrix follow-up",
+                                         datetime(2026, 1, 5, 3, 0))
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -289,7 +307,8 @@ def world(app, make):
                    "policy_id": db.session.execute(select(SlaPolicy.id).limit(1)).scalar(),
                    "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
-                   "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id},
+                   "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id,
+                   "lead_id": matrix_lead.id, "task_id": matrix_task.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
