@@ -123,12 +123,13 @@ def register_blueprints(app):
     from .warranty.views import bp as warranty_bp
     from .warranty.report_views import bp as guarantee_report_bp
     from .webform.views import bp as webform_bp
+    from .leads.public import bp as offer_bp
     from .billing.views import bp as billing_bp
     from .claims.views import bp as claims_bp
     from .repairs.views import bp as repairs_bp
     from .leads.views import bp as leads_bp
 
-    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp, portal_bp, notifications_bp,
+    for bp in (auth_bp, tickets_bp, customers_bp, admin_bp, api_bp, webform_bp, offer_bp, portal_bp, notifications_bp,
                sla_report_bp, warranty_bp, guarantee_report_bp, claims_bp, repairs_bp, billing_bp):
         app.register_blueprint(bp)
     app.register_blueprint(leads_bp)  # marketing's lead pages (/leads)

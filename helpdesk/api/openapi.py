@@ -5,6 +5,7 @@ that nothing here lacks a route, so a new endpoint cannot ship undocumented.
 """
 import copy
 
+from ..leads.models import LEAD_SOURCES, LEAD_STAGES, PRODUCT_LINES
 from ..tickets.models import CHANNELS, PRIORITIES
 from ..tickets.states import STATUSES
 from ..warranty.rules import CHARGE_CODES
@@ -56,6 +57,28 @@ LIST_PARAMS = [
     {"name": "cursor", "in": "query", "schema": {"type": "string"},
      "description": "Opaque keyset cursor; follow the `next` URL of the previous page instead of building it."},
 ]
+
+LEAD_ID_PARAM = {"name": "lead_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+LEAD_LIST_PARAMS = [
+    {"name": "stage", "in": "query", "schema": {"type": "string", "enum": list(LEAD_STAGES)}},
+    {"name": "source", "in": "query", "schema": {"type": "string", "enum": list(LEAD_SOURCES)}},
+    {"name": "campaign", "in": "query", "schema": {"type": "string"},
+     "description": "The campaign or promo code (any letter case)."},
+    {"name": "owner", "in": "query", "schema": {"type": "string"},
+     "description": "An agent id, `me`, or `none` for leads without an owner."},
+    {"name": "updated_since", "in": "query", "schema": {"type": "string", "format": "date-time"},
+     "description": "Only leads changed (created, merged into, edited) at or after this time; ISO 8601, "
+                    "UTC when no zone is given."},
+    {"name": "q", "in": "query", "schema": {"type": "string"},
+     "description": "Words of the name, company, email, phone or campaign."},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"},
+     "description": "Opaque keyset cursor; follow the `next` URL of the previous page instead of building it."},
+]
+
+LEAD_SOURCE = {"type": "string", "enum": list(LEAD_SOURCES)}
+PRODUCT_LINE = {"type": "string", "enum": list(PRODUCT_LINES)}
 
 SCHEMAS = {
     "Error": {
@@ -137,6 +160,76 @@ SCHEMAS = {
         "properties": {"items": {"type": "array", "items": _ref("Ticket")},
                        "next": {"type": ["string", "null"], "format": "uri",
                                 "description": "Absolute URL of the next page, or null on the last page."}},
+    },
+    "Lead": {
+        "type": "object",
+        "required": ["id", "name", "email", "phone", "source", "stage", "product_lines", "created_at", "url"],
+        "description": "A prospect. One person is one lead: the email (lower case) and the phone (E.164) "
+                       "are each unique among leads.",
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "company": {"type": ["string", "null"]},
+            "email": {"type": ["string", "null"], "description": "Lower case."},
+            "phone": {"type": ["string", "null"], "description": "E.164, e.g. +6281234567890."},
+            "source": LEAD_SOURCE,
+            "campaign": {"type": ["string", "null"], "description": "The campaign or promo code."},
+            "product_lines": {"type": "array", "items": PRODUCT_LINE},
+            "stage": {"type": "string", "enum": list(LEAD_STAGES)},
+            "lost_reason": {"type": ["string", "null"]},
+            "owner": _nullable(_ref("AgentRef")),
+            "customer_id": {"type": ["integer", "null"], "description": "The customer a won lead became."},
+            "notes": {"type": ["string", "null"]},
+            "merge_count": {"type": "integer", "description": "How many later captures were merged into it."},
+            "created_at": DATETIME, "updated_at": DATETIME, "stage_changed_at": DATETIME,
+            "last_activity_at": DATETIME,
+            "url": {"type": "string", "format": "uri", "description": "This lead in the API."},
+        },
+    },
+    "LeadActivity": {
+        "type": "object", "required": ["id", "kind", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "description": "created, merged, edited, stage, note, call, email, "
+                                                      "meeting, chat, task, task_done or converted."},
+            "text": {"type": ["string", "null"]},
+            "data": {"type": ["object", "null"], "description": "Facts of the entry; for `merged`: the `channel`, "
+                                                               "what `came_in` and which fields were `filled`."},
+            "actor": _nullable(_ref("AgentRef")), "created_at": DATETIME,
+        },
+    },
+    "LeadDetail": {
+        "allOf": [_ref("Lead"), {
+            "type": "object", "required": ["activity"],
+            "properties": {"activity": {"type": "array", "items": _ref("LeadActivity"),
+                                        "description": "The lead's log, newest first."}}}],
+    },
+    "LeadList": {
+        "type": "object", "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("Lead")},
+                       "next": {"type": ["string", "null"], "format": "uri",
+                                "description": "Absolute URL of the next page, or null on the last page."}},
+    },
+    "LeadCreate": {
+        "type": "object", "required": ["name"], "additionalProperties": False,
+        "description": "Give an email address or a phone number (or both).",
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "company": {"type": ["string", "null"]},
+            "email": {"type": ["string", "null"], "format": "email"},
+            "phone": {"type": ["string", "null"], "description": "Any common way of writing it (0812-…, "
+                                                                 "+62 812 …); normalised to +62…"},
+            "source": {**LEAD_SOURCE, "default": "other"},
+            "campaign": {"type": ["string", "null"], "maxLength": 80, "description": "Campaign or promo code."},
+            "product_lines": {"type": "array", "items": PRODUCT_LINE},
+            "notes": {"type": ["string", "null"], "description": "Appended to the notes on a merge."},
+        },
+    },
+    "LeadCaptureResult": {
+        "type": "object", "required": ["lead", "result"],
+        "properties": {"lead": _ref("Lead"),
+                       "result": {"type": "string", "enum": ["created", "merged"],
+                                  "description": "`merged`: the same person (by email or phone) was already a "
+                                                 "lead; empty fields were filled, product lines added and the "
+                                                 "notes appended."}},
     },
     "Author": {"type": "object", "required": ["type", "id", "name"],
                "properties": {"type": {"type": "string", "enum": ["agent", "customer"]},
@@ -286,6 +379,31 @@ PATHS = {
                                            "`nosniff`; HTML, SVG and XML are served as octet-stream).",
                             "content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                 "format": "binary"}}}},
+                    "404": _error("NotFound")}),
+    },
+    "/leads": {
+        "get": _op("listLeads", "List leads",
+                   {"200": _json(_ref("LeadList"), "One page of leads, most recent activity first."),
+                    "400": _error("BadRequest"), "403": _error("Forbidden")},
+                   parameters=LEAD_LIST_PARAMS,
+                   description="Marketing agents and admins only (403 for other agents). Follow `next` until "
+                               "it is null to walk every match exactly once."),
+        "post": _op("createLead", "Capture a lead, deduplicated",
+                    {"201": {**_json(_ref("LeadCaptureResult"), "A new lead (`result`: `created`)."),
+                             "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}},
+                     "200": _json(_ref("LeadCaptureResult"),
+                                  "Merged into the lead with the same email or phone (`result`: `merged`)."),
+                     "400": _error("BadRequest"), "403": _error("Forbidden")},
+                    requestBody={"required": True,
+                                 "content": {"application/json": {"schema": _ref("LeadCreate")}}},
+                    description="For the SMS gateway, the chat widget and the social-media inbox. Marketing "
+                                "agents and admins only. The same person sent twice, even with the phone "
+                                "written differently, is one lead."),
+    },
+    "/leads/{lead_id}": {
+        "parameters": [LEAD_ID_PARAM],
+        "get": _op("getLead", "A lead with its activity log",
+                   {"200": _json(_ref("LeadDetail"), "The lead."), "403": _error("Forbidden"),
                     "404": _error("NotFound")}),
     },
     "/openapi.json": {

@@ -73,3 +73,22 @@ def ticket_detail(ticket):
             "linked_ticket": linked.number if linked else None,
             "allowed_statuses": states.allowed_targets(ticket.status),
             "messages": [message_json(m) for m in messages]}
+
+
+def lead_json(lead):
+    """A lead (prospect) as the API shows it (schema Lead in openapi.py)."""
+    return {
+        "id": lead.id, "name": lead.name, "company": lead.company, "email": lead.email, "phone": lead.phone,
+        "source": lead.source, "campaign": lead.campaign, "product_lines": list(lead.product_lines or []),
+        "stage": lead.stage, "lost_reason": lead.lost_reason, "owner": _user(lead.owner),
+        "customer_id": lead.customer_id, "notes": lead.notes, "merge_count": lead.merge_count or 0,
+        "created_at": iso(lead.created_at), "updated_at": iso(lead.updated_at),
+        "stage_changed_at": iso(lead.stage_changed_at), "last_activity_at": iso(lead.last_activity_at),
+        "url": url_for("api.get_lead", lead_id=lead.id, _external=True),
+    }
+
+
+def lead_activity_json(entry):
+    """One entry of a lead's log."""
+    return {"id": entry.id, "kind": entry.kind, "text": entry.text, "data": entry.data,
+            "actor": _user(entry.actor), "created_at": iso(entry.created_at)}

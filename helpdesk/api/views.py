@@ -1,9 +1,14 @@
 """JSON API v1 (token auth): thin views that parse JSON, call the ticket services, commit, answer JSON."""
+from datetime import datetime, timezone
+
 from flask import Blueprint, current_app, jsonify, request, session, url_for
+from sqlalchemy import and_, func, or_, select
 
 from ..customers import services as customer_services
 from ..errors import DomainError, Forbidden, NotFound
 from ..extensions import db
+from ..leads import services as lead_services
+from ..leads.models import LEAD_SOURCES, LEAD_STAGES, Lead
 from ..tickets import listing, services, states
 from ..tickets.models import CHANNELS, PRIORITIES, Attachment, Ticket
 from ..tickets.views import send_attachment
@@ -190,6 +195,114 @@ def download_attachment(attachment_id):
     except NotFound as exc:
         raise NotFound("Attachment not found.") from exc
     return send_attachment(att)
+
+
+# ---------------------------------------------------------------- leads (marketing and admins)
+
+LEAD_SORT = (Lead.last_activity_at.desc(), Lead.id.desc())
+
+
+def _lead_manager():
+    """The token's user if they manage leads (marketing or admin), else 403."""
+    return lead_services.manager(auth.current_user_id())
+
+
+def _since(name):
+    """An ISO 8601 date-time query parameter as naive UTC (a zone-less value is UTC), or None."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise parsing.BadRequest(f"The parameter '{name}' must be an ISO 8601 date-time, "
+                                 "e.g. 2026-11-29T08:00:00Z.", field=name) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _lead_conditions(user):
+    conds = []
+    stage = parsing.query_choice("stage", LEAD_STAGES)
+    if stage:
+        conds.append(Lead.stage == stage)
+    source = parsing.query_choice("source", LEAD_SOURCES)
+    if source:
+        conds.append(Lead.source == source)
+    campaign = (request.args.get("campaign") or "").strip()
+    if campaign:
+        conds.append(func.lower(Lead.campaign) == campaign.lower())
+    owner = (request.args.get("owner") or "").strip()
+    if owner == "none":
+        conds.append(Lead.owner_id.is_(None))
+    elif owner:
+        if owner != "me" and not owner.isdigit():
+            raise parsing.BadRequest("The parameter 'owner' must be an agent id, \"me\" or \"none\".", field="owner")
+        conds.append(Lead.owner_id == (user.id if owner == "me" else int(owner)))
+    since = _since("updated_since")
+    if since is not None:
+        conds.append(Lead.updated_at >= since)
+    q = (request.args.get("q") or "").strip().lower()
+    if q:
+        conds.append(or_(*(func.lower(col).contains(q, autoescape=True)
+                           for col in (Lead.name, Lead.company, Lead.email, Lead.phone, Lead.campaign))))
+    return conds
+
+
+@bp.get("/leads")
+def list_leads():
+    """Leads, filtered, most recent activity first, with keyset pagination (like the tickets)."""
+    user = _lead_manager()
+    conds = _lead_conditions(user)
+    limit = parsing.query_int("limit", min(current_app.config["PAGE_SIZE"], MAX_LIMIT), 1, MAX_LIMIT)
+    cursor = (request.args.get("cursor") or "").strip()
+    if cursor:
+        cur = listing.decode_cursor(cursor)
+        if cur is None:
+            raise parsing.BadRequest("The parameter 'cursor' is not a cursor this API returned.", field="cursor")
+        at, last_id = cur
+        conds.append(or_(Lead.last_activity_at < at, and_(Lead.last_activity_at == at, Lead.id < last_id)))
+    rows = db.session.execute(select(Lead).where(*conds).order_by(*LEAD_SORT).limit(limit + 1)).scalars().all()
+    next_url = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        args = {k: v for k, v in request.args.items() if k != "cursor"}
+        next_url = url_for("api.list_leads", _external=True, **args,
+                           cursor=listing.encode_cursor(rows[-1].last_activity_at, rows[-1].id))
+    return jsonify({"items": [serializers.lead_json(lead) for lead in rows], "next": next_url})
+
+
+@bp.post("/leads")
+def create_lead():
+    """Capture a lead (the SMS gateway, the chat widget, the social-media inbox): created (201) or
+    merged into the same person's lead (200), found by email or phone."""
+    user = _lead_manager()
+    data = parsing.json_body(_fields("LeadCreate"))
+    lines = parsing.get_field(data, "product_lines", list, default=[])
+    if not all(isinstance(line, str) for line in lines):
+        raise parsing.BadRequest("The field 'product_lines' must be a list of strings.", field="product_lines")
+    text = {name: parsing.get_field(data, name, str, nullable=True)
+            for name in ("company", "email", "phone", "campaign", "notes")}
+    lead, created = lead_services.capture(
+        name=parsing.get_field(data, "name", str, required=True),
+        source=parsing.get_field(data, "source", str, default="other", choices=LEAD_SOURCES),
+        product_lines=lines, actor_id=user.id, channel="api", **text)
+    db.session.commit()
+    resp = jsonify({"lead": serializers.lead_json(lead), "result": "created" if created else "merged"})
+    resp.status_code = 201 if created else 200
+    if created:
+        resp.headers["Location"] = url_for("api.get_lead", lead_id=lead.id, _external=True)
+    return resp
+
+
+@bp.get("/leads/<int:lead_id>")
+def get_lead(lead_id):
+    """One lead with its activity log (newest first)."""
+    _lead_manager()
+    lead = lead_services.get_lead(lead_id)
+    return jsonify({**serializers.lead_json(lead),
+                    "activity": [serializers.lead_activity_json(a) for a in lead_services.activity(lead.id)]})
 
 
 def _created(body, number):

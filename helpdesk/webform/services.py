@@ -11,6 +11,7 @@ from ..auth.i18n import _
 from ..customers import services as customers
 from ..errors import DomainError
 from ..extensions import db
+from ..leads import services as leads
 from ..mail import outbound
 from ..tickets import services as tickets
 from ..tickets.models import Queue
@@ -24,6 +25,7 @@ TOPIC_QUEUES = {
 }
 TOPICS = tuple(TOPIC_QUEUES)
 FALLBACK_QUEUE = "customer-support"
+LEAD_TOPICS = ("buying",)  # the "buying / request an offer" topic also captures a lead
 
 
 def queue_for(topic):
@@ -64,4 +66,14 @@ def submit(*, name, email, topic, subject, message, phone=None, website=None, fi
     ticket = tickets.create_ticket(customer_id=customer.id, subject=subject, channel="web", queue_id=queue.id,
                                    body_text=compose_body(message, website, phone), files=files, actor_id=None)
     outbound.queue_acknowledgement(ticket.id, customers.clean_email(email))
+    if topic in LEAD_TOPICS:
+        _capture_lead(ticket, name=name, email=email, phone=phone, subject=subject, message=message)
     return ticket
+
+
+def _capture_lead(ticket, *, name, email, phone, subject, message):
+    """A buying/offer request is also a lead for marketing (created, or merged into the person's
+    lead), with the ticket's number, subject and body as its notes."""
+    notes = f"#{ticket.number} {(subject or '').strip()}\n\n{(message or '').strip()}".strip()
+    return leads.capture(name=name, email=email, phone=phone, source="website", notes=notes,
+                         channel="support_form")

@@ -10,6 +10,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 FORM_SALT = "helpdesk.webform.embed-form"
 DONE_SALT = "helpdesk.webform.done"
+OFFER_DONE_SALT = "helpdesk.leads.offer-done"
 
 
 class InvalidToken(ValueError):
@@ -56,3 +57,16 @@ def number_from_done_token(token):
     if not isinstance(data, dict) or "n" not in data:
         raise InvalidToken()
     return data["n"]
+
+
+def make_offer_done_token(received):
+    """The offer form's thank-you page (helpdesk.leads.public); `received` False for a honeypot hit.
+    Says nothing about the lead, so the page cannot tell whether the person was known."""
+    return _serializer(OFFER_DONE_SALT).dumps({"o": bool(received)})
+
+
+def check_offer_done_token(token):
+    """None when the offer form's confirmation token is genuine and fresh; else InvalidToken."""
+    data = _load(token, OFFER_DONE_SALT, current_app.config["WEBFORM_DONE_MAX_AGE"])
+    if not isinstance(data, dict) or "o" not in data:
+        raise InvalidToken()

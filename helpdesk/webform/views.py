@@ -42,21 +42,25 @@ def _framing():
 
 # ---------------------------------------------------------------- rate limits
 
-def _limits(email):
-    """(limit, key) pairs: tickets per IP and per email address."""
+def _limits(email, scope="webform"):
+    """(limit, key) pairs: submissions per IP and per email address (or phone), counted per form."""
     cfg = current_app.config
-    return [(parse(cfg["WEBFORM_RATE_LIMIT"]), f"webform-ip:{request.remote_addr or '-'}"),
-            (parse(cfg["WEBFORM_EMAIL_RATE_LIMIT"]), f"webform-email:{(email or '').strip().lower()}")]
+    return [(parse(cfg["WEBFORM_RATE_LIMIT"]), f"{scope}-ip:{request.remote_addr or '-'}"),
+            (parse(cfg["WEBFORM_EMAIL_RATE_LIMIT"]), f"{scope}-email:{(email or '').strip().lower()}")]
 
 
-def _over_limit(email):
-    """A message when a limit is used up, else None. The limiter's storage down: let it through."""
+def over_limit(email, scope="webform"):
+    """A message when a limit is used up, else None. The limiter's storage down: let it through.
+
+    Shared by the public forms (the support form, the offer form in helpdesk.leads.public): each
+    counts its own submissions under its `scope`.
+    """
     if not limiter.enabled:
         return None
     try:
-        for item, key in _limits(email):
+        for item, key in _limits(email, scope):
             if not limiter.limiter.test(item, key):
-                if key.startswith("webform-ip:"):
+                if key.startswith(f"{scope}-ip:"):
                     return _("Too many requests were sent from your network. Please try again later, "
                              "or email us. Everything you typed is still here.")
                 return _("Too many requests were sent for this email address. Please try again later, "
@@ -66,11 +70,12 @@ def _over_limit(email):
     return None
 
 
-def _count(email):
+def count_submission(email, scope="webform"):
+    """Count one accepted submission against the limits of `scope`."""
     if not limiter.enabled:
         return
     try:
-        for item, key in _limits(email):
+        for item, key in _limits(email, scope):
             limiter.limiter.hit(item, key)
     except Exception:  # noqa: BLE001
         log.exception("webform: rate limit storage unavailable")
@@ -112,7 +117,7 @@ def _handle(form, embed):
     lang = str(get_locale() or "id")
     if (form.fax_number.data or "").strip():  # honeypot: pretend it worked, create nothing
         return redirect(url_for(done, token=tokens.make_done_token(None), lang=lang), 303)
-    message = _over_limit(form.email.data)
+    message = over_limit(form.email.data)
     if message:
         return _render(form, embed, 429, message, _file_names())
     try:
@@ -127,7 +132,7 @@ def _handle(form, embed):
             field.errors = [*field.errors, exc.message]
         return _render(form, embed, 200, exc.message, _file_names())
     db.session.commit()
-    _count(form.email.data)
+    count_submission(form.email.data)
     return redirect(url_for(done, token=tokens.make_done_token(ticket.number), lang=lang), 303)
 
 

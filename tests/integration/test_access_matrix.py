@@ -37,6 +37,7 @@ MATRIX_ROLES = ROLE_NAMES + ("customer",)
 # ticket_tech: technical support who can see the ticket (an admin who sees it gets 403, others 404)
 # api / api_ticket / api_create: token auth; anonymous 401; api_ticket like `ticket`;
 #   api_create needs membership of the target queue (403 otherwise)
+# api_marketing: token auth; marketing and admins (403 for the other agents)
 # marketing: marketing and admins (403 for the other agents); anonymous is sent to the login page
 # customer: a customer signed in to the portal (their own ticket and attachment); agents get 403,
 #   anonymous is sent to the portal's sign-in page. A customer is anonymous on every agent page.
@@ -167,6 +168,11 @@ ACCESS = {
     "api.update_ticket": "api_ticket",
     "api.download_attachment": "api_ticket",
     "api.create_ticket": "api_create",
+    "api.list_leads": "api_marketing",  # leads: marketing and admins (403 for the other agents)
+    "api.create_lead": "api_marketing",  # an empty body: 400 for them
+    "api.get_lead": "api_marketing",
+    "offer.form": "public",  # the public "request an offer" form
+    "offer.done": "public",  # signed thank-you link: a bad token is a 400 page
     # marketing's lead pages: marketing and admins (403 for the other agents); empty POSTs: 400 pages
     "leads.index": "marketing",
     "leads.new": "marketing",
@@ -223,7 +229,7 @@ def allowed(rule, role):
         return False
     if rule in ("agent", "api"):
         return True
-    if rule == "marketing":
+    if rule in ("api_marketing", "marketing"):
         return role in ("admin", "marketing")
     if rule in ("ticket", "api_ticket", "api_create"):
         return role in ("admin", "technical_support")
