@@ -133,6 +133,11 @@ def register_blueprints(app):
                sla_report_bp, warranty_bp, guarantee_report_bp, claims_bp, repairs_bp, billing_bp):
         app.register_blueprint(bp)
     app.register_blueprint(leads_bp)  # marketing's lead pages (/leads)
+    from .leads.import_views import bp as lead_import_bp
+    from .leads.report_views import bp as lead_report_bp
+
+    app.register_blueprint(lead_import_bp)  # CSV import of leads (/leads/import)
+    app.register_blueprint(lead_report_bp)  # the leads funnel report (/reports/leads)
     install_bell(app)
     for prefix in CSRF_EXEMPT:
         bp = app.blueprints.get(prefix.rstrip("."))

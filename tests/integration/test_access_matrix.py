@@ -16,6 +16,7 @@ from helpdesk.billing import services as billing
 from helpdesk.billing.models import Payment
 from helpdesk.claims.models import CashbackClaim
 from helpdesk.extensions import db
+from helpdesk.leads import imports as lead_imports
 from helpdesk.leads import services as lead_services
 from helpdesk.mail import rawstore
 from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
@@ -183,6 +184,16 @@ ACCESS = {
     "leads.add_task": "marketing",
     "leads.task_done": "marketing",  # marks the world's follow-up done
     "leads.convert": "marketing",  # the world's lead has an email: it becomes a customer
+    # CSV import of leads and the funnel report: marketing and admins (an empty upload: a 400 page; an
+    # empty POST to start starts the world's import)
+    "lead_import.new": "marketing",
+    "lead_import.show": "marketing",
+    "lead_import.start": "marketing",
+    "lead_import.status_json": "marketing",
+    "lead_import.report_csv": "marketing",
+    "lead_report.leads": "marketing",
+    "lead_report.chart": "marketing",
+    "lead_report.leads_csv": "marketing",
     # admins and queue leads (the matrix world has no lead: tests/integration/test_sla_report.py covers them)
     "sla_report.sla": "admin",
     "sla_report.sla_csv": "admin",
@@ -298,6 +309,8 @@ def world(app, make):
     db.session.flush()
     matrix_lead, _created = lead_services.capture(name="Matrix Lead", email="lead@matrix.example.com",
                                                   source="seminar")
+    matrix_import = lead_imports.create_import(users["marketing"].id, "matrix.csv",
+                                               b"Nama,Email\nMatrix Import,import@matrix.example.com\n")
     matrix_task = lead_services.add_task(matrix_lead.id, users["marketing"].id, "Matrix follow-up",
                                          datetime(2026, 1, 5, 3, 0))
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
@@ -314,7 +327,7 @@ def world(app, make):
                    "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
                    "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id,
-                   "lead_id": matrix_lead.id, "task_id": matrix_task.id},
+                   "lead_id": matrix_lead.id, "task_id": matrix_task.id, "import_id": matrix_import.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
