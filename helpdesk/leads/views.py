@@ -7,6 +7,7 @@
   follow-up tasks (due time typed in Asia/Jakarta, stored UTC), conversion to a customer.
 Views are thin: helpdesk.leads.services holds the rules.
 """
+import ast
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -204,6 +205,17 @@ def _form(cls, endpoint, lead, agents=None, **data):
     return form
 
 
+def _as_lines(value):
+    """The product lines of an "edited" entry: the service stores each side as the list's text."""
+    if isinstance(value, list) or value is None:
+        return value
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    return [str(x) for x in parsed] if isinstance(parsed, (list, tuple)) else value
+
+
 def _log_view(entries):
     """The log's entries with what the template needs parsed (task due times as datetimes)."""
     out = []
@@ -215,6 +227,9 @@ def _log_view(entries):
                 due = datetime.fromisoformat(data["due_at"])
             except ValueError:
                 due = None
+        if e.kind == "edited" and "product_lines" in (data.get("changes") or {}):
+            data = dict(data, changes=dict(data["changes"], product_lines=[
+                _as_lines(v) for v in data["changes"]["product_lines"]]))
         out.append({"entry": e, "data": data, "due": due})
     return out
 

@@ -144,12 +144,14 @@ def test_edit_stages_activities_tasks_and_conversion(app, team, auth, client):
     auth.login(team["ayu"])
     lid = new_lead(client, team)
 
-    resp = client.post(f"/leads/{lid}/edit", data=entry(team, company="CV Kue Sari", owner_id=str(team["budi"].id)))
+    resp = client.post(f"/leads/{lid}/edit", data=entry(team, company="CV Kue Sari", owner_id=str(team["budi"].id),
+                                                        product_lines=["website"]))
     assert resp.status_code == 302
     lead = db.session.get(Lead, lid)
     assert lead.company == "CV Kue Sari" and lead.owner_id == team["budi"].id
     html = client.get(f"/leads/{lid}").get_data(as_text=True)
     assert "Toko Kue Sari → CV Kue Sari" in text(html) and "Ayu Marketing → Budi Marketing" in text(html)
+    assert "Product lines: Website, Web ads & SEO → Website" in text(html)
     refused = client.post(f"/leads/{lid}/edit", data=entry(team, name="", company="Tanpa Nama"))
     assert refused.status_code == 400 and 'value="Tanpa Nama"' in refused.get_data(as_text=True)
 
