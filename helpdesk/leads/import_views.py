@@ -35,6 +35,7 @@ SOURCE_LABELS = {"seminar": _l("Seminar"), "print": _l("Print media"), "social":
 FIELD_NAMES = {"name": _l("Name"), "company": _l("Company"), "email": _l("Email"), "phone": _l("Phone"),
                "source": _l("Source"), "campaign": _l("Campaign or promo code"),
                "product_lines": _l("Product lines"), "notes": _l("Notes")}
+LIST_LIMIT = 500
 STATUS_LABELS = {"preview": _l("Preview"), "queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
                  "failed": _l("Failed")}
 
@@ -111,12 +112,13 @@ def show(import_id):
             flash(exc.message, "danger")
             return redirect(url_for(".new"))
         return render_template("leads/import_preview.html", imp=imp, data=data, form=StartForm())
-    merged = imports.report_rows(imp, "merged")
-    rejected = imports.report_rows(imp, "rejected")
-    created = imports.report_rows(imp, "created")
+    # a big import lists its first rows of each kind on the page; the CSV report has them all
+    merged = imports.report_rows(imp, "merged")[:LIST_LIMIT]
+    rejected = imports.report_rows(imp, "rejected")[:LIST_LIMIT]
+    created = imports.report_rows(imp, "created")[:LIST_LIMIT]
     leads = imports.leads_by_id([e.get("lead_id") for e in merged + created]) if imp.status == "done" else {}
     return render_template("leads/import_status.html", imp=imp, status=imports.status_of(imp), merged=merged,
-                           rejected=rejected, created=created, leads=leads)
+                           rejected=rejected, created=created, leads=leads, list_limit=LIST_LIMIT)
 
 
 @bp.route("/<int:import_id>/start", methods=["POST"])

@@ -178,15 +178,17 @@ def _capture_row(imp, row, owner_id, now):
         return "rejected", None, exc.message
 
 
-def run_batch(import_id, size=BATCH, now=None):
+def run_batch(import_id, size=BATCH, now=None, rows=None):
     """Capture the next `size` rows of the import and commit them with its counters. Returns True
-    while rows remain (False when the import is done, or not runnable)."""
+    while rows remain (False when the import is done, or not runnable). `rows`: the parsed rows of
+    the import's file, when the caller already has them (the file is parsed once per run)."""
     imp = _lock(import_id)
     if imp is None or imp.status not in ("queued", "running", "failed"):
         db.session.rollback()
         return False
     now = now or utcnow()
-    rows = importer.parse(imp.content).rows
+    if rows is None:
+        rows = importer.parse(imp.content).rows
     if imp.status != "running":
         imp.status = "running"
         imp.started_at = imp.started_at or now
@@ -225,9 +227,15 @@ def run_import(import_id, batch=BATCH, max_batches=None):
     """The job (see the module's docstring): idempotent, resumes from `processed`. `max_batches`
     stops early (tests use it to play a job killed midway)."""
     done = 0
+    rows = None
     while max_batches is None or done < max_batches:
         try:
-            more = run_batch(import_id, batch)
+            if rows is None:
+                imp = db.session.get(LeadImport, import_id)
+                if imp is None or imp.status not in ("queued", "running", "failed"):
+                    return
+                rows = importer.parse(imp.content).rows
+            more = run_batch(import_id, batch, rows=rows)
         except Exception as exc:
             db.session.rollback()
             imp = db.session.get(LeadImport, import_id)
