@@ -270,3 +270,25 @@ def test_activity_log_says_the_lead_came_from_the_import(app, team, run_jobs):
     assert sorted(e.lead_id for e in entries) == sorted(created)
     assert {e.data["channel"] for e in entries} == {"csv_import"}
     assert {e.actor_user_id for e in entries} == {team["mkt_id"]}
+
+
+def test_progress_while_running_and_names_are_escaped(app, team, auth, client):
+    data = ("Nama,Email\n<script>alert('x')</script>,xss@contoh.id\n"
+            + "".join(f"Orang {i},o{i}@contoh.id\n" for i in range(4))).encode()
+    iid = _started(team, data)
+    imports.run_import(iid, batch=2, max_batches=1)
+    auth.login(team["mkt"])
+    status = client.get(f"/leads/import/{iid}/status.json").get_json()
+    assert (status["status"], status["processed"], status["total"], status["percent"], status["done"]) == (
+        "running", 2, 5, 40, False)
+    html = client.get(f"/leads/import/{iid}").get_data(as_text=True)
+    assert '<progress class="w-100 mb-1" id="import-bar" max="5" value="2"' in html
+    assert 'src="/static/js/lead_import.js"' in html and "<script>" not in html
+    assert 'id="rejected-rows"' not in html  # the report shows once the import is done
+    imports.run_import(iid)
+    preview_id = imports.create_import(team["mkt_id"], "x.csv", data).id
+    db.session.commit()
+    for url in (f"/leads/import/{preview_id}", f"/leads/import/{iid}"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in client.get(f"/leads/import/{preview_id}").get_data(as_text=True)
