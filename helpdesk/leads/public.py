@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, SelectMultipleField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from ..customers.phone import InvalidPhone, normalise_phone
 from ..errors import DomainError
 from ..extensions import db
 from ..warranty.admin_forms import LINE_LABELS
@@ -79,8 +80,14 @@ def _render(form, status=200, message=None):
 
 
 def _contact_key(form):
-    """What the per-person limit counts: the email address, else the phone number."""
-    return form.email.data or (form.phone.data or "").replace(" ", "").replace("-", "")
+    """What the per-person limit counts: the email address, else the phone number (+62..., however
+    it was written; as typed when it is not a phone number, which the capture refuses anyway)."""
+    if form.email.data:
+        return form.email.data
+    try:
+        return normalise_phone(form.phone.data) or ""
+    except InvalidPhone:
+        return form.phone.data or ""
 
 
 @bp.route("", methods=["GET", "POST"])

@@ -164,6 +164,19 @@ def test_rate_limit_per_email_keeps_everything_typed(app_factory):
         assert count(Lead) == 2
 
 
+def test_rate_limit_per_phone_when_no_email_is_given(app_factory):
+    app = app_factory(WEBFORM_RATE_LIMIT="50 per hour", WEBFORM_EMAIL_RATE_LIMIT="1 per hour")
+    with app.app_context():
+        first, second = app.test_client(), app.test_client()
+        second.environ_base["REMOTE_ADDR"] = "198.51.100.9"
+        assert first.post("/offer", data=offer(email="", phone="0812-3456-7890")).status_code == 303
+        data = offer(email="", phone="+62 812 3456 7890", message="Lewat nomor yang sama.")
+        resp = second.post("/offer", data=data)
+        assert resp.status_code == 429
+        assert_kept(resp, data)
+        assert only_lead().merge_count == 0
+
+
 def test_offer_form_needs_the_csrf_token(csrf_app):
     client = csrf_app.test_client()
     resp = client.post("/offer", data=offer())
