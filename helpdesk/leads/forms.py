@@ -26,9 +26,8 @@ LOG_LABELS = dict(ACTIVITY_LABELS, created=_l("Created"), merged=_l("Merged"), e
                   stage=_l("Stage changed"), task=_l("Task"), task_done=_l("Task done"),
                   converted=_l("Converted to a customer"))
 # Where a capture came from (the log's "created" and "merged" entries).
-CHANNEL_LABELS = {"manual": _l("Entered by marketing"), "import": _l("CSV import"), "offer_form": _l("Offer form"),
-                  "offer": _l("Offer form"), "webform": _l("Support form"), "support_form": _l("Support form"),
-                  "api": _l("API")}
+CHANNEL_LABELS = {"manual": _l("Entered by marketing"), "csv_import": _l("CSV import"), "offer_form": _l("Offer form"),
+                  "support_form": _l("Support form"), "api": _l("API")}
 FIELD_LABELS = {"name": _l("Name"), "company": _l("Company"), "email": _l("Email"), "phone": _l("Phone"),
                 "source": _l("Source"), "campaign": _l("Campaign or promo code"), "product_lines": _l("Product lines"),
                 "owner_id": _l("Owner"), "notes": _l("Notes")}

@@ -25,13 +25,11 @@ from ..extensions import db
 from ..warranty.admin_forms import LINE_LABELS
 from . import imports, services
 from .importer import MAX_BYTES, MAX_ROWS
+from .forms import SOURCE_LABELS
 from .models import LEAD_SOURCES, PRODUCT_LINES
 
 bp = Blueprint("lead_import", __name__, url_prefix="/leads/import")
 
-SOURCE_LABELS = {"seminar": _l("Seminar"), "print": _l("Print media"), "social": _l("Social media"),
-                 "sms": _l("SMS"), "chat": _l("Chat"), "website": _l("Website"), "referral": _l("Referral"),
-                 "daily_deal": _l("Daily deal"), "other": _l("Other")}
 FIELD_NAMES = {"name": _l("Name"), "company": _l("Company"), "email": _l("Email"), "phone": _l("Phone"),
                "source": _l("Source"), "campaign": _l("Campaign or promo code"),
                "product_lines": _l("Product lines"), "notes": _l("Notes")}

@@ -25,7 +25,7 @@ from email_validator import EmailNotValidError, validate_email
 from ..auth.i18n import _
 from ..customers.phone import InvalidPhone, normalise_phone
 from ..errors import DomainError
-from .models import LEAD_SOURCES, PRODUCT_LINES
+from .models import LEAD_SOURCES
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000

@@ -40,7 +40,8 @@ def sweep(now=None, batch=BATCH):
             owner = db.session.get(User, task.owner_id) if task.owner_id else None
             if owner is None or not owner.active:
                 continue
-            notifications.notify([owner.id], None, "lead_task", f"{task.title} · {lead.name}"[:300], now=now)
+            notifications.notify([owner.id], None, "lead_task", f"{task.title} · {lead.name}"[:300], now=now,
+                                 lead_id=lead.id)
             locale = outbound.agent_locale(owner)
             subject = outbound.render_subject("lead_reminder", locale, task=task, lead=lead)
             outbound.queue_mail("lead_reminder", ticket=None, to=[owner.email], subject=subject, locale=locale,

@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 from ..warranty.report import parse_month
 from ..warranty.report_views import _nice_step
 from . import report, services
-from .import_views import SOURCE_LABELS
+from .forms import SOURCE_LABELS
 
 bp = Blueprint("lead_report", __name__, url_prefix="/reports")
 

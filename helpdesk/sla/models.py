@@ -159,7 +159,8 @@ class Notification(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     ticket_id = db.Column(db.Integer, db.ForeignKey("tickets.id", ondelete="CASCADE"))
-    kind = db.Column(db.String(30), nullable=False)  # sla_warning, sla_breach, sla_escalation, csat_bad
+    lead_id = db.Column(db.Integer, db.ForeignKey("leads.id", ondelete="CASCADE"))  # lead follow-ups
+    kind = db.Column(db.String(30), nullable=False)  # sla_warning, sla_breach, sla_escalation, csat_bad, lead_task
     body = db.Column(db.String(300), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     read_at = db.Column(db.DateTime)

@@ -6,12 +6,13 @@ from ..timeutil import utcnow
 from .models import Notification
 
 
-def notify(user_ids, ticket_id, kind, body, now=None):
+def notify(user_ids, ticket_id, kind, body, now=None, lead_id=None):
     """One notification per (distinct, not None) user, in the caller's transaction. Returns the rows."""
     now = now or utcnow()
     rows = []
     for uid in dict.fromkeys(u for u in user_ids if u):
-        row = Notification(user_id=uid, ticket_id=ticket_id, kind=kind, body=(body or "")[:300], created_at=now)
+        row = Notification(user_id=uid, ticket_id=ticket_id, lead_id=lead_id, kind=kind, body=(body or "")[:300],
+                           created_at=now)
         db.session.add(row)
         rows.append(row)
     return rows

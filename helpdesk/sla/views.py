@@ -218,23 +218,7 @@ def index():
         if ids else {}
     unread = sum(1 for n in items if n.read_at is None)
     return render_template("sla/notifications.html", items=items, numbers=numbers, unread=unread,
-                           kinds=KIND_LABELS, form=MarkReadForm(), lead_ids=_lead_ids(items))
-
-
-def _lead_ids(items):
-    """{notification id: lead id} for follow-up reminders (kind lead_task, no ticket): the reminder
-    sweep stamps the task's reminded_at with the notification's time and writes "title · lead name"."""
-    from ..leads.models import Lead, LeadTask
-
-    wanted = [n for n in items if n.kind == "lead_task" and n.ticket_id is None]
-    if not wanted:
-        return {}
-    rows = db.session.execute(select(LeadTask.reminded_at, LeadTask.title, Lead.name, Lead.id)
-                              .join(Lead, Lead.id == LeadTask.lead_id)
-                              .where(LeadTask.owner_id == current_user.id,
-                                     LeadTask.reminded_at.in_({n.created_at for n in wanted}))).all()
-    found = {(at, f"{title} · {name}"[:300]): lead_id for at, title, name, lead_id in rows}
-    return {n.id: found[(n.created_at, n.body)] for n in wanted if (n.created_at, n.body) in found}
+                           kinds=KIND_LABELS, form=MarkReadForm())
 
 
 @bp.route("/notifications/read", methods=["POST"])
