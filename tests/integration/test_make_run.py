@@ -137,7 +137,7 @@ def query(instance, sql, *args):
         conn.close()
 
 
-def eventually(check, timeout=90, what="condition"):
+def eventually(check, timeout=180, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
