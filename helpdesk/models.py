@@ -9,6 +9,7 @@ from .mail.models import (  # noqa: F401
     AutoMailLog, InboundMessage, Mailbox, MailboxFolderState, MailMessageId, OutboundMail, SenderBlock,
 )
 from .repairs.models import RepairQuote, RepairQuoteLine  # noqa: F401
+from .sales.models import Offer, OfferLine, Order, OrderLine, Voucher, VoucherUse  # noqa: F401
 from .sla.models import (  # noqa: F401
     BusinessCalendar, CalendarDay, CsatResponse, Notification, SlaAlert, SlaClock, SlaPolicy, SlaRule, SweepRun,
 )

@@ -34,7 +34,7 @@ class Invoice(db.Model):
     sequence = db.Column(db.Integer, nullable=False)
     customer_id = db.Column(db.Integer, db.ForeignKey("customers.id"), nullable=False)
     ticket_id = db.Column(db.Integer, db.ForeignKey("tickets.id", ondelete="SET NULL"))
-    source_type = db.Column(db.String(20))  # "repair" (the sales side adds "order")
+    source_type = db.Column(db.String(20))  # "repair", "order"
     source_id = db.Column(db.Integer)
     bill_to_name = db.Column(db.String(200), nullable=False)
     bill_to_company = db.Column(db.String(200))
@@ -42,6 +42,11 @@ class Invoice(db.Model):
     locale = db.Column(db.String(5))
     issued_on = db.Column(db.Date, nullable=False)
     due_on = db.Column(db.Date, nullable=False)
+    # total = subtotal − discount + tax (the sales side's tax, rounded once on the total; 0 for repairs)
+    subtotal = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")
+    discount = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")  # line discounts + voucher
+    tax_rate_bp = db.Column(db.Integer, nullable=False, default=0, server_default="0")  # 1100 = PPN 11 %
+    tax = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")
     total = db.Column(db.BigInteger, nullable=False, default=0)  # rupiah
     amount_paid = db.Column(db.BigInteger, nullable=False, default=0)  # confirmed payments
     status = db.Column(db.String(16), nullable=False, default="unpaid")
@@ -74,6 +79,7 @@ class InvoiceLine(db.Model):
     product_id = db.Column(db.Integer, db.ForeignKey("products.id", ondelete="SET NULL"))
     quantity = db.Column(db.Integer, nullable=False, default=1)
     unit_price = db.Column(db.BigInteger, nullable=False, default=0)
+    discount = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")
     amount = db.Column(db.BigInteger, nullable=False, default=0)
     covered_reason = db.Column(db.String(300))
     invoice = db.relationship("Invoice", back_populates="lines")

@@ -77,9 +77,12 @@ def bill_to(customer):
 
 
 def create_invoice(*, customer_id, lines, actor_id=None, ticket_id=None, source_type=None, source_id=None,
-                   due_days=None, now=None):
-    """An unpaid invoice. lines: [{"description", "quantity", "unit_price", "kind"?, "product_id"?,
-    "covered_reason"?}] (a line with a covered_reason is 0). Returns the Invoice (flushed)."""
+                   due_days=None, discount=0, tax_rate_bp=0, now=None):
+    """An unpaid invoice. lines: [{"description", "quantity", "unit_price", "discount"?, "kind"?,
+    "product_id"?, "covered_reason"?}] (a line with a covered_reason is 0). `discount`: taken off the
+    lines' sum (a voucher); `tax_rate_bp`: tax on what is left, rounded once. Returns the Invoice (flushed)."""
+    from ..sales import pricing
+
     now = now or utcnow()
     customer = db.session.get(Customer, customer_id)
     if customer is None:
@@ -94,21 +97,35 @@ def create_invoice(*, customer_id, lines, actor_id=None, ticket_id=None, source_
     for position, line in enumerate(lines, start=1):
         try:
             quantity = int(line.get("quantity", 1))
-            amount = money.line_amount(quantity, line["unit_price"], bool(line.get("covered_reason")))
+            covered = bool(line.get("covered_reason"))
+            line_discount = 0 if covered else int(line.get("discount") or 0)
+            amount = money.line_amount(quantity, line["unit_price"], covered)
+            if not 0 <= line_discount <= amount:
+                raise money.MoneyError("the discount is larger than the line")
         except (money.MoneyError, TypeError, ValueError) as exc:
             raise DomainError(_("Line %(n)s: %(error)s", n=position, error=str(exc))) from None
         built.append(InvoiceLine(position=position, kind=line.get("kind") or "service",
                                  description=str(line["description"])[:300], product_id=line.get("product_id"),
-                                 quantity=quantity, unit_price=line["unit_price"], amount=amount,
-                                 covered_reason=line.get("covered_reason")))
+                                 quantity=quantity, unit_price=line["unit_price"], discount=line_discount,
+                                 amount=amount - line_discount, covered_reason=line.get("covered_reason")))
+    after_lines = sum(ln.amount for ln in built)
+    try:
+        money.check_amount(discount)
+        if discount > after_lines:
+            raise money.MoneyError("the discount is larger than the invoice")
+        tax = pricing.tax_of(after_lines - discount, tax_rate_bp)
+    except (money.MoneyError, pricing.PricingError) as exc:
+        raise DomainError(str(exc)) from None
     # the number last, once the lines are known to be good (it is given back only by a rollback)
     seq = next_sequence(issued.year)
     invoice = Invoice(number=money.format_number(issued.year, seq), year=issued.year, sequence=seq,
                       customer_id=customer.id, ticket_id=ticket_id, source_type=source_type, source_id=source_id,
                       bill_to_name=name, bill_to_company=company, npwp=npwp, locale=customer.language,
                       issued_on=issued, due_on=issued + timedelta(days=int(due_days)), created_by_id=actor_id,
-                      created_at=now, status="unpaid", amount_paid=0, lines=built)
-    invoice.total = money.total(ln.amount for ln in invoice.lines)
+                      created_at=now, status="unpaid", amount_paid=0, lines=built,
+                      subtotal=sum(ln.amount + ln.discount for ln in built),
+                      discount=sum(ln.discount for ln in built) + discount, tax_rate_bp=tax_rate_bp, tax=tax)
+    invoice.total = after_lines - discount + tax
     invoice.status = money.invoice_status(invoice.total, 0)
     if invoice.status == "paid":
         invoice.paid_at = now

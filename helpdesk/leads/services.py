@@ -209,9 +209,14 @@ def update(lead_id, actor_id, *, name, company=None, email=None, phone=None, sou
 
 def change_stage(lead_id, actor_id, stage, reason=None, now=None):
     """new → contacted → offer sent → won / lost (lost needs a reason; won converts the lead)."""
-    now = now or utcnow()
     user = manager(actor_id)
-    lead = get_lead(lead_id)
+    return set_stage(get_lead(lead_id), stage, user.id, reason, now)
+
+
+def set_stage(lead, stage, actor_id=None, reason=None, now=None):
+    """The stage change itself, for marketing (change_stage) and for the sales side (an offer sent,
+    an offer accepted by the customer: actor_id None)."""
+    now = now or utcnow()
     if stage not in LEAD_STAGES:
         raise DomainError(_("Unknown stage."), field="stage")
     if stage == lead.stage:
@@ -225,9 +230,9 @@ def change_stage(lead_id, actor_id, stage, reason=None, now=None):
     if stamp and getattr(lead, stamp) is None:
         setattr(lead, stamp, now)
     lead.lost_reason = reason if stage == "lost" else None
-    _log(lead, "stage", reason, user.id, {"from": old, "to": stage}, now)
+    _log(lead, "stage", reason, actor_id, {"from": old, "to": stage}, now)
     if stage == "won" and lead.customer_id is None:
-        convert(lead.id, user.id, now=now)
+        to_customer(lead, actor_id, now)
     return lead
 
 
@@ -282,13 +287,17 @@ def complete_task(task_id, actor_id, now=None):
 
 
 def convert(lead_id, actor_id, now=None):
-    """The lead becomes a customer: the customer with the lead's email, else the lead's existing
-    customer by phone... else a new one. Returns the customer."""
+    """Marketing converts the lead to a customer (see to_customer). Returns the customer."""
+    user = manager(actor_id)
+    return to_customer(get_lead(lead_id), user.id, now)
+
+
+def to_customer(lead, actor_id=None, now=None):
+    """The lead becomes a customer: the customer with the lead's email, else the one with its phone,
+    else a new one (never a duplicate). Returns the customer."""
     from ..customers.models import Customer
 
     now = now or utcnow()
-    user = manager(actor_id)
-    lead = get_lead(lead_id)
     if lead.customer_id is not None:
         return db.session.get(Customer, lead.customer_id)
     customer = customers.find_by_email(lead.email) if lead.email else None
@@ -305,7 +314,7 @@ def convert(lead_id, actor_id, now=None):
                                              kind="b2b" if lead.company else "b2c")
     lead.customer_id = customer.id
     lead.updated_at = now
-    _log(lead, "converted", None, user.id, {"customer_id": customer.id, "linked": linked}, now)
+    _log(lead, "converted", None, actor_id, {"customer_id": customer.id, "linked": linked}, now)
     return customer
 
 
