@@ -30,7 +30,8 @@ from .models import Invoice, InvoiceLine, InvoiceSequence, Payment
 
 DEFAULT_DUE_DAYS = 14
 # source_type -> "module.function(invoice, actor_id, now)", called when an invoice becomes paid
-PAID_HOOKS = {"repair": "helpdesk.repairs.services.on_invoice_paid"}
+PAID_HOOKS = {"repair": "helpdesk.repairs.services.on_invoice_paid",
+              "order": "helpdesk.sales.services.on_invoice_paid"}
 
 
 def _audit(invoice, actor_id, action, old=None, new=None, note=None, actor_customer_id=None):
@@ -238,6 +239,11 @@ def void_invoice(invoice_id, actor_id, reason, now=None):
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("Give the reason."), field="reason")
+    return void(invoice, actor_id, reason, now)
+
+
+def void(invoice, actor_id, reason, now):
+    """Void an invoice without confirmed payments (billing's action, or a cancelled order's)."""
     if invoice.status == "void":
         raise DomainError(_("This invoice is void."))
     if invoice.amount_paid:
@@ -246,6 +252,11 @@ def void_invoice(invoice_id, actor_id, reason, now=None):
     invoice.status, invoice.voided_at, invoice.void_reason = "void", now, reason[:500]
     _audit(invoice, actor_id, "invoice_status", old, "void", note=reason)
     return invoice
+
+
+def mail_invoice(invoice, now=None):
+    """The invoice to its customer by mail (kind "invoice": the lines, total, due date, how to pay)."""
+    return _mail_customer("invoice", invoice, {}, now or utcnow())
 
 
 def _mail_customer(kind, invoice, context, now):
