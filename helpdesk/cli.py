@@ -248,6 +248,54 @@ def _seed_claims_and_repairs(tickets, agent_by_queue, customers):
     return out
 
 
+# Demo leads, one or more in every stage: (name, company, email, phone, source, campaign, product lines,
+# stage, days ago, note)
+DEMO_LEADS = [
+    ("Agus Wibowo", "CV Bakpia Pathok Jaya", "agus@bakpiapathok.co.id", "0812-2700-1111", "seminar", "SEMINAR-UMKM-NOV",
+     ["website", "ads_seo"], "new", 1, "Bertanya di seminar UMKM tentang toko online."),
+    ("Ratna Sari", None, "ratna.sari@gmail.com", "0813-9000-2222", "social", "IG-PROMO-DES",
+     ["website"], "new", 0, "DM Instagram: minta harga website company profile."),
+    ("Bagus Prakoso", "PT Jogja Tour Nusantara", "bagus@jogjatour.id", "0811-2600-3333", "print", "KORAN-KR-NOV",
+     ["domain_hosting", "website"], "contacted", 6, "Membalas iklan Kedaulatan Rakyat."),
+    ("Dian Puspita", "Dian Catering", "dian@diancatering.com", "0857-4100-4444", "referral", None,
+     ["website", "daily_deal"], "offer_sent", 9, "Rekomendasi dari pelanggan lama."),
+    ("Hendro Saputro", "UD Kerajinan Perak Kotagede", "hendro@perakkotagede.com", "0819-0400-5555", "website",
+     None, ["reseller_franchise"], "won", 20, "Tertarik program reseller hosting."),
+    ("Lina Marlina", None, "lina.marlina@yahoo.co.id", "0822-3300-6666", "daily_deal", "DEAL-HOSTING-50",
+     ["domain_hosting"], "lost", 15, "Memilih penyedia lain karena harga."),
+    ("Wawan Setiadi", "Bengkel Motor Wawan", None, "0878-3900-7777", "sms", "SMS-BLAST-NOV", ["ads_seo"],
+     "contacted", 3, "Membalas SMS blast; minta ditelepon sore."),
+]
+
+
+def _seed_leads(marketer, now):
+    """Demo leads in every stage, with their log, a follow-up due soon and one overdue."""
+    from .leads import services as leads
+
+    for (name, company, email, phone, source, campaign, lines, stage, days, note) in DEMO_LEADS:
+        when = now - timedelta(days=days, hours=2)
+        lead, _created = leads.capture(name=name, company=company, email=email, phone=phone, source=source,
+                                       campaign=campaign, product_lines=lines, owner_id=marketer.id, notes=note,
+                                       actor_id=marketer.id, channel="manual", now=when)
+        if stage in ("contacted", "offer_sent", "won", "lost"):
+            leads.add_activity(lead.id, marketer.id, "call", "Telepon pertama: kebutuhan dan anggaran dibahas.",
+                               now=when + timedelta(hours=3))
+        if stage in ("offer_sent", "won"):
+            leads.change_stage(lead.id, marketer.id, "offer_sent", now=when + timedelta(days=1))
+        if stage == "won":
+            leads.change_stage(lead.id, marketer.id, "won", now=when + timedelta(days=4))
+        if stage == "lost":
+            leads.change_stage(lead.id, marketer.id, "lost", "Harga pesaing lebih murah.", now=when + timedelta(days=2))
+        if stage in ("new", "contacted"):
+            leads.add_task(lead.id, marketer.id, "Telepon untuk menjelaskan paket", when + timedelta(days=days, hours=5),
+                           now=when)
+    # the same seminar guest again, with the phone written differently: merged, not a second lead
+    leads.capture(name="Agus Wibowo", phone="+62 812 2700 1111", source="seminar", campaign="SEMINAR-UMKM-NOV",
+                  product_lines=["domain_hosting"], notes="Mengisi formulir lagi di stan.", actor_id=marketer.id,
+                  channel="manual", now=now - timedelta(hours=20))
+    return {"leads": len(DEMO_LEADS)}
+
+
 def seed_demo(seed=7):
     """Create demo agents, queues, customers and tickets unless they exist. Returns a summary."""
     from .auth.models import User
@@ -328,6 +376,7 @@ def seed_demo(seed=7):
                         ts.change_status(t.id, agent.id, "closed", now=when + timedelta(days=1))
         created["tickets"] += 1
     created.update(_seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd))
+    created.update(_seed_leads(users["marketing@example.com"], now))
     created["tickets"] += created.pop("item_tickets")
     db.session.commit()
     return created

@@ -73,3 +73,20 @@ def test_seed_demo_fills_the_billing_queue(app):
                 db.session.execute(select(RepairQuote)).scalars()}
     assert statuses == {"pending_billing": "pending_billing", "pending_customer": "pending_customer",
                         "awaiting_payment": "pending_customer", "in_work": "open"}
+
+
+def test_seed_demo_has_leads_in_every_stage(app):
+    """Marketing's pipeline is not empty on `make run`: leads in every stage, a won lead converted to a
+    customer, follow-ups, and the seminar guest who filled in the form twice merged into one lead."""
+    from helpdesk.leads.models import LEAD_STAGES, Lead, LeadActivity, LeadTask
+
+    seed_demo()
+    stages = dict(db.session.execute(select(Lead.stage, func.count()).group_by(Lead.stage)).all())
+    assert set(stages) == set(LEAD_STAGES)
+    won = db.session.execute(select(Lead).where(Lead.stage == "won")).scalar_one()
+    assert won.customer_id is not None
+    agus = db.session.execute(select(Lead).where(Lead.name == "Agus Wibowo")).scalar_one()
+    assert agus.merge_count == 1 and agus.product_lines == ["website", "ads_seo", "domain_hosting"]
+    assert db.session.execute(select(func.count()).select_from(LeadActivity).where(
+        LeadActivity.lead_id == agus.id, LeadActivity.kind == "merged")).scalar_one() == 1
+    assert db.session.execute(select(func.count()).select_from(LeadTask)).scalar_one() >= 3
