@@ -93,7 +93,7 @@ def parse_discount(text, gross):
         number = raw[:-1].strip().replace(",", ".")
         try:
             percent_bp = round(float(number) * 100)
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc%", "nan%"; "inf%", "1e400%"
             raise PricingError("discount", "not a percentage") from None
         if not 0 <= percent_bp <= BP:
             raise PricingError("discount", "a percentage from 0 to 100")
