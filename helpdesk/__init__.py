@@ -138,6 +138,9 @@ def register_blueprints(app):
 
     app.register_blueprint(lead_import_bp)  # CSV import of leads (/leads/import)
     app.register_blueprint(lead_report_bp)  # the leads funnel report (/reports/leads)
+    from .sales.order_views import bp as orders_bp
+
+    app.register_blueprint(orders_bp)  # orders (/orders)
     install_bell(app)
     for prefix in CSRF_EXEMPT:
         bp = app.blueprints.get(prefix.rstrip("."))

@@ -101,12 +101,14 @@ def _render_show(cust, form=None, item_form=None, contract_form=None, status=200
     from ..billing.services import invoices_of
     from ..warranty.views import covering_contracts
     from ..leads.services import leads_of_customer
+    from ..sales.services import orders_of
 
     return render_template("customers/show.html", customer=cust, form=form, merge_form=MergeCustomerForm(),
                            email_form=AddEmailForm(), tickets=tickets, items=items,
                            item_contracts={i.id: covering_contracts(i, contracts) for i in items},
                            contracts=contracts, today=today, invoices=invoices_of(cust.id),
                            leads=leads_of_customer(cust.id),
+                           orders=orders_of(cust.id),
                            effective_tier=warranty_services.effective_tier(cust, today),
                            item_form=item_form or _item_form(bound=False),
                            contract_form=contract_form or _contract_form(bound=False)), status

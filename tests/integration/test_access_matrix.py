@@ -21,6 +21,7 @@ from helpdesk.leads import services as lead_services
 from helpdesk.mail import rawstore
 from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
 from helpdesk.repairs.models import RepairQuote, RepairQuoteLine
+from helpdesk.sales import services as sales_services
 from helpdesk.sla.models import BusinessCalendar, SlaPolicy
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
@@ -40,6 +41,8 @@ MATRIX_ROLES = ROLE_NAMES + ("customer",)
 #   api_create needs membership of the target queue (403 otherwise)
 # api_marketing: token auth; marketing and admins (403 for the other agents)
 # marketing: marketing and admins (403 for the other agents); anonymous is sent to the login page
+# orders: marketing, customer support and admins (403 for the other agents); orders_fulfil: also
+#   technical support
 # customer: a customer signed in to the portal (their own ticket and attachment); agents get 403,
 #   anonymous is sent to the portal's sign-in page. A customer is anonymous on every agent page.
 ACCESS = {
@@ -224,6 +227,16 @@ ACCESS = {
     "billing.confirm_payment": "billing",  # an empty POST confirms the world's pending payment
     "billing.reject_payment": "billing",
     "billing.void_invoice": "billing",
+    # orders (the world has a placed order): any agent reads them; marketing, customer support and
+    # admins enter, confirm, cancel and repeat them; technical support also fulfils (an empty POST:
+    # the order page again with the error, 400 / 409)
+    "orders.index": "agent",
+    "orders.show": "agent",
+    "orders.new": "orders",  # GET without a customer: the form; an empty POST: 400
+    "orders.confirm": "orders",  # confirms the world's order (its invoice is created)
+    "orders.cancel": "orders",  # no reason: 400
+    "orders.repeat": "orders",  # a new order for the world's customer
+    "orders.fulfil": "orders_fulfil",  # no activation date: 400
 }
 
 ROLE_QUEUE = {"customer_support": "customer-support", "technical_support": "technical-support",
@@ -250,6 +263,10 @@ def allowed(rule, role):
         return role in ("admin", "billing")
     if rule == "billing":  # the billing role only: admin does not imply it
         return role == "billing"
+    if rule == "orders":
+        return role in ("admin", "marketing", "customer_support")
+    if rule == "orders_fulfil":
+        return role in ("admin", "marketing", "customer_support", "technical_support")
     if rule == "customer_admin":
         return role in ("admin", "customer_support")
     if rule == "ticket_tech":
@@ -313,6 +330,8 @@ def world(app, make):
                                                b"Nama,Email\nMatrix Import,import@matrix.example.com\n")
     matrix_task = lead_services.add_task(matrix_lead.id, users["marketing"].id, "Matrix follow-up",
                                          datetime(2026, 1, 5, 3, 0))
+    matrix_order = sales_services.create_order(users["marketing"].id, customer_id=cust.id, channel="phone", lines=[
+        {"description": "Matrix setup", "quantity": 1, "unit_price": 250000}])
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -327,7 +346,8 @@ def world(app, make):
                    "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
                    "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id,
-                   "lead_id": matrix_lead.id, "task_id": matrix_task.id, "import_id": matrix_import.id},
+                   "lead_id": matrix_lead.id, "task_id": matrix_task.id, "import_id": matrix_import.id,
+                   "order_id": matrix_order.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
