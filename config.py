@@ -76,6 +76,9 @@ class Config:
         self.COMPANY_ADDRESS = os.environ.get("COMPANY_ADDRESS", "")
         self.COMPANY_NPWP = os.environ.get("COMPANY_NPWP", "")
         self.COMPANY_BANK_ACCOUNT = os.environ.get("COMPANY_BANK_ACCOUNT", "")
+        # Sales: the tax rate a new offer or order starts with, in basis points (0 = no tax; 1100 =
+        # PPN 11 %). Marketing can still switch an offer's tax on or off.
+        self.SALES_TAX_RATE_BP = _int("SALES_TAX_RATE_BP", 0)
         # Failed portal password sign-ins per IP and per address.
         self.PORTAL_PASSWORD_RATE_LIMIT = os.environ.get("PORTAL_PASSWORD_RATE_LIMIT", "10 per 5 minutes")
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")

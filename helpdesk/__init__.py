@@ -138,6 +138,13 @@ def register_blueprints(app):
 
     app.register_blueprint(lead_import_bp)  # CSV import of leads (/leads/import)
     app.register_blueprint(lead_report_bp)  # the leads funnel report (/reports/leads)
+    from .sales.offer_views import bp as offers_bp
+    from .sales.public_views import bp as offer_link_bp
+    from .sales.voucher_admin import bp as vouchers_bp
+
+    app.register_blueprint(offers_bp)  # marketing's offers (/offers)
+    app.register_blueprint(vouchers_bp)  # vouchers admin (/offers/vouchers)
+    app.register_blueprint(offer_link_bp)  # the customer's signed offer link (/offers/view/<token>)
     from .sales.order_views import bp as orders_bp
 
     app.register_blueprint(orders_bp)  # orders (/orders)

@@ -10,6 +10,7 @@ from helpdesk.jobs import cron_auto_close, cron_sweep_outbox
 from helpdesk.leads.jobs import cron_lead_reminders
 from helpdesk.mail.fetch import cron_poll
 from helpdesk.mail.scan_jobs import cron_rescan_pending
+from helpdesk.sales.jobs import cron_expire_offers
 from helpdesk.sla.jobs import cron_sla_sweep
 
 cron.register(cron_sweep_outbox, "default", interval=30, result_ttl=300, failure_ttl=24 * 3600)
@@ -22,3 +23,5 @@ cron.register(cron_rescan_pending, "default", interval=5 * 60, result_ttl=300, f
 cron.register(cron_sla_sweep, "sla", interval=60, result_ttl=300, failure_ttl=24 * 3600)
 # Lead follow-ups that are due: one reminder to their owner (bell and mail), every minute.
 cron.register(cron_lead_reminders, "default", interval=60, result_ttl=300, failure_ttl=24 * 3600)
+# Sent offers past their validity become expired, hourly.
+cron.register(cron_expire_offers, "default", interval=60 * 60, result_ttl=3600, failure_ttl=24 * 3600)

@@ -115,11 +115,26 @@ def _lead_context(extra):
     return out
 
 
+def _offer_context(extra):
+    """The offer a mail names in its context (offer_id): the offer, its signed link (`offer_url`),
+    who it goes to (`offer_name`) and its lines' totals."""
+    from ..sales import services as sales
+    from ..sales.models import Offer
+
+    offer = db.session.get(Offer, extra["offer_id"]) if extra.get("offer_id") else None
+    if offer is None:
+        return {}
+    _to, name, _locale = sales.recipient(offer)
+    return {"offer": offer, "offer_url": sales.link_url(offer), "offer_name": name or "",
+            "offer_line_discounts": (offer.discount_total or 0) - (offer.voucher_discount or 0)}
+
+
 def _context(row, ticket, extra):
     """What the templates of a mail get."""
     cfg = current_app.config
     extra.update(_money_context(row, extra))
     extra.update(_lead_context(extra))
+    extra.update(_offer_context(extra))
     customer = db.session.get(Customer, ticket.customer_id) if ticket else None
     if customer is None and extra.get("invoice") is not None:  # an invoice's mail without a ticket
         customer = db.session.get(Customer, extra["invoice"].customer_id)

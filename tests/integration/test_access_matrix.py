@@ -22,6 +22,7 @@ from helpdesk.mail import rawstore
 from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
 from helpdesk.repairs.models import RepairQuote, RepairQuoteLine
 from helpdesk.sales import services as sales_services
+from helpdesk.sales.models import Voucher
 from helpdesk.sla.models import BusinessCalendar, SlaPolicy
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
@@ -237,6 +238,20 @@ ACCESS = {
     "orders.cancel": "orders",  # no reason: 400
     "orders.repeat": "orders",  # a new order for the world's customer
     "orders.fulfil": "orders_fulfil",  # no activation date: 400
+    # offers (marketing and admins; the world has a draft offer without lines for its lead and a
+    # voucher): empty POSTs are 400 pages (nothing to send, no lines, no voucher code); /offers/new
+    # without a lead or customer is a 400 page
+    "offers.index": "marketing",
+    "offers.new": "marketing",
+    "offers.show": "marketing",
+    "offers.send": "marketing",
+    "offers.print_offer": "marketing",
+    "offers.pdf": "marketing",
+    "vouchers.index": "marketing",  # the vouchers admin: marketing and admins
+    "vouchers.new": "marketing",
+    "vouchers.edit": "marketing",
+    "offer_link.view": "public",  # the customer's signed offer link (GET shows, POST decides): a bad token is a 400 page
+    "offer_link.pdf": "public",
 }
 
 ROLE_QUEUE = {"customer_support": "customer-support", "technical_support": "technical-support",
@@ -332,6 +347,10 @@ def world(app, make):
                                          datetime(2026, 1, 5, 3, 0))
     matrix_order = sales_services.create_order(users["marketing"].id, customer_id=cust.id, channel="phone", lines=[
         {"description": "Matrix setup", "quantity": 1, "unit_price": 250000}])
+    matrix_offer = sales_services.create_offer(users["marketing"].id, lead_id=matrix_lead.id)
+    matrix_voucher = Voucher(code="MATRIX10", kind="percent", value=1000)
+    db.session.add(matrix_voucher)
+    db.session.flush()
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -347,7 +366,7 @@ def world(app, make):
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
                    "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id,
                    "lead_id": matrix_lead.id, "task_id": matrix_task.id, "import_id": matrix_import.id,
-                   "order_id": matrix_order.id},
+                   "order_id": matrix_order.id, "offer_id": matrix_offer.id, "voucher_id": matrix_voucher.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
