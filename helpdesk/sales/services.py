@@ -136,7 +136,8 @@ def price_lines(raw_lines):
         if not description:
             raise DomainError(_("Line %(n)s: describe it.", n=n), field="lines")
         try:
-            quantity = int(raw.get("quantity") or 1)
+            quantity = raw.get("quantity")  # 0, 2.5 or True are refused by check_line, not made 1 or 2
+            quantity = 1 if quantity in (None, "") else int(quantity.strip()) if isinstance(quantity, str) else quantity
             unit_price = raw.get("unit_price")
             if unit_price in (None, ""):
                 unit_price = int(product.price) if product else 0
@@ -489,7 +490,8 @@ def cancel(order_id, actor_id, reason, now=None):
         invoice = billing.get_invoice(order.invoice_id)
         if invoice.amount_paid:
             raise Conflict(_("This order has payments: it cannot be cancelled."))
-        billing.void(invoice, user.id, f"{order.number}: {reason}"[:500], now)
+        if invoice.status != "void":  # billing may have voided it already
+            billing.void(invoice, user.id, f"{order.number}: {reason}"[:500], now)
     old = order.status
     order.status, order.cancelled_at, order.cancel_reason = "cancelled", now, reason[:500]
     _audit("order", order, user.id, "order", old, "cancelled", note=reason[:500])

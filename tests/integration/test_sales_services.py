@@ -274,6 +274,11 @@ def test_a_once_per_customer_voucher_used_by_another_customer_is_fine(shop):
     [{"description": "Setup", "quantity": 1, "unit_price": "12,5"}],
     [{"description": "  ", "quantity": 1, "unit_price": 1000}],
     [{"description": "Setup", "quantity": "dua", "unit_price": 1000}],
+    [{"description": "Setup", "quantity": 0, "unit_price": 1000}],      # not silently 1
+    [{"description": "Setup", "quantity": "0", "unit_price": 1000}],
+    [{"description": "Setup", "quantity": 2.5, "unit_price": 1000}],    # not silently 2
+    [{"description": "Setup", "quantity": True, "unit_price": 1000}],
+    [{"description": "Setup", "quantity": 1, "unit_price": 1000.0}],
     [{"description": "Setup", "quantity": 1, "unit_price": 1000}] * 51,
 ])
 def test_bad_lines_are_refused_and_nothing_changes(shop, lines):
@@ -726,6 +731,16 @@ def test_cancel_voids_the_unpaid_invoice(shop):
     invoice = db.session.get(Invoice, order.invoice_id)
     assert order.status == "cancelled"
     assert invoice.status == "void" and order.number in invoice.void_reason and "Pelanggan batal" in invoice.void_reason
+
+
+def test_an_order_whose_invoice_billing_voided_can_still_be_cancelled(shop):
+    order = confirmed(shop)
+    billing.void_invoice(order.invoice_id, shop.bill.id, "Salah tagih", now=NOW)
+    db.session.commit()
+    sales.cancel(order.id, shop.cs.id, "Pelanggan batal", now=NOW)
+    db.session.commit()
+    invoice = db.session.get(Invoice, order.invoice_id)
+    assert order.status == "cancelled" and (invoice.status, invoice.void_reason) == ("void", "Salah tagih")
 
 
 def test_a_paid_or_partly_paid_order_cannot_be_cancelled(shop):
