@@ -124,14 +124,21 @@ def _fill(form, offer):
     form.notes.data = offer.notes or ""
 
 
+def _tax_choices(form, offer):
+    """No tax, PPN 11 %, and the offer's or the configured rate when it is another one."""
+    known = dict(form.tax_rate.choices)
+    for rate in (offer.tax_rate_bp or 0, services.tax_rate_default()):
+        if str(rate) not in known:
+            known[str(rate)] = _("Tax %(rate)s", rate=offer_tax_label(rate))
+    form.tax_rate.choices = list(known.items())
+
+
 def _page(offer, form=None, status=200, field_errors=None):
     products = _products()
     if form is None:
         form = OfferForm(formdata=None)
         _fill(form, offer)
-    if form.tax_rate.data not in dict(form.tax_rate.choices) and str(offer.tax_rate_bp) != "0":
-        form.tax_rate.choices = list(form.tax_rate.choices) + [(str(offer.tax_rate_bp),
-                                                                offer_tax_label(offer.tax_rate_bp))]
+    _tax_choices(form, offer)
     choices = _product_choices(products)
     for row in form.lines:
         row.form.product_id.choices = choices
@@ -204,7 +211,7 @@ def show(offer_id):
         flash(_("Only a draft offer can be changed."), "error")
         return _page(offer, status=409)
     form = OfferForm()
-    form.lines.min_entries = 0
+    _tax_choices(form, offer)
     for row in form.lines:
         row.form.product_id.choices = _product_choices(_products())
     if form.action.data == "add_row":

@@ -12,7 +12,7 @@ from ..billing.money import format_rupiah
 
 DEJAVU_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF")
 _REPLACE = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-            "\u2026": "...", "\u00d7": "x", "\u2022": "-", "\u20ac": "EUR", "\u00a0": " "}
+            "\u2026": "...", "\u00d7": "x", "\u2022": "-", "\u20ac": "EUR", "\u00a0": " ", "\u0141": "L", "\u0142": "l"}
 
 
 def latin1_safe(text):

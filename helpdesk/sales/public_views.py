@@ -8,8 +8,7 @@
 A forged or unreadable link is a 400 page; an expired offer, a link to an older version of the
 offer or an offer already answered is a 409 page (never a 500).
 """
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import force_locale
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..errors import Conflict, DomainError, NotFound
@@ -19,7 +18,7 @@ from ..warranty import rules
 from ..webform.tokens import InvalidToken
 from . import services
 from .offer_forms import DecisionForm
-from .offer_views import company_of, offer_lang, order_of, party_lines, pdf_response, print_page
+from .offer_views import company_of, order_of, pdf_response, print_page
 
 bp = Blueprint("offer_link", __name__, url_prefix="/offers/view")
 
@@ -63,19 +62,13 @@ def view(token):
     if not form.validate():
         return _page(token, offer, form=form, status=400)
     try:
-        offer, order = services.customer_decide(offer.id, version, form.decision.data, form.reason.data)
+        services.customer_decide(offer.id, version, form.decision.data, form.reason.data)
     except DomainError as exc:
         db.session.rollback()
         if exc.status_code == 409:  # customer_decide marks an expired offer: keep that change
             _record_expiry()
         return _error(exc.message, exc.status_code if exc.status_code in (400, 404, 409) else 400)
-    db.session.commit()
-    with force_locale(offer_lang(offer)):
-        if order is not None:
-            flash(_("Thank you, your order %(number)s is placed. An invoice follows by email.",
-                    number=order.number), "success")
-        else:
-            flash(_("Thank you for your answer. We have noted that you decline this offer."), "success")
+    db.session.commit()  # the page shows the outcome (the order placed, or the thanks)
     return redirect(url_for("offer_link.view", token=token), 303)
 
 

@@ -199,3 +199,30 @@ def test_vouchers_admin_crud(app, client, auth, shop):
     listing = client.get("/offers/vouchers").get_data(as_text=True)
     assert "PROMO5" in listing and "HEMAT10" in listing and 'data-used="0"' in listing
     assert db.session.execute(select(Voucher).where(Voucher.code == "OTHER")).scalar_one_or_none() is None
+
+
+def test_configured_tax_rate_is_the_default_and_can_be_switched_off(app_factory):
+    from tests.factories import Factories
+
+    app = app_factory(SALES_TAX_RATE_BP=1200)
+    with app.app_context():
+        make = Factories()
+        user = make.user(email="maya@desk.example", roles=["marketing"])
+        lead, _created = lead_services.capture(name="Budi", email="budi@example.org", source="seminar")
+        db.session.commit()
+        client = app.test_client()
+        client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
+        resp = client.post("/offers/new", data={"lead_id": lead.id})
+        offer_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+        html = client.get(f"/offers/{offer_id}").get_data(as_text=True)
+        assert '<option selected value="1200">' in html and 'value="1100"' in html
+        data = {"lines-0-description": "Konsultasi", "lines-0-quantity": "1", "lines-0-unit_price": "100.000",
+                "tax_rate": "1200", "valid_days": "7", "locale": "en"}
+        assert client.post(f"/offers/{offer_id}", data=data).status_code == 303
+        offer = db.session.get(Offer, offer_id)
+        assert (offer.tax_rate_bp, offer.tax, offer.total, offer.locale) == (1200, 12_000, 112_000, "en")
+        assert client.post(f"/offers/{offer_id}", data={**data, "tax_rate": "0"}).status_code == 303
+        db.session.remove()
+        offer = db.session.get(Offer, offer_id)
+        assert (offer.tax_rate_bp, offer.tax, offer.total) == (0, 0, 100_000)
+        db.session.remove()
