@@ -104,6 +104,12 @@ def test_accept_places_the_order_and_wins_the_lead(mail_app, offer):
     again = client.post(path, data={"decision": "decline"})
     assert again.status_code == 409 and 'id="link-error"' in again.get_data(as_text=True)
     assert db.session.execute(select(Order)).scalars().all() == [order]
+    # marketing sees the answer and the order it became on the offer page
+    agent = mail_app.test_client()
+    assert agent.post("/login", data={"email": "maya@desk.example", "password": "correct-horse-battery"}
+                      ).status_code == 302
+    page = agent.get(f"/offers/{o.id}").get_data(as_text=True)
+    assert 'id="offer-order"' in page and order.number in page and f"/orders/{order.id}" in page
 
 
 def test_decline_with_a_reason(mail_app, offer):

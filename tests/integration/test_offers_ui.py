@@ -226,3 +226,25 @@ def test_configured_tax_rate_is_the_default_and_can_be_switched_off(app_factory)
         offer = db.session.get(Offer, offer_id)
         assert (offer.tax_rate_bp, offer.tax, offer.total) == (0, 0, 100_000)
         db.session.remove()
+
+
+def test_customer_page_lists_offers_and_makes_one_for_marketing_only(app, client, auth, shop, make):
+    customer = make.customer(name="Dewi Lestari", email="dewi@tokodewi.co.id", language="en")
+    db.session.commit()
+    auth.login(shop["support"])
+    assert 'id="make-offer-form"' not in client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    auth.logout()
+    auth.login(shop["marketing"])
+    assert 'id="make-offer-form"' in client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    page = client.get(f"/offers/new?customer_id={customer.id}")
+    assert page.status_code == 200 and "Dewi Lestari" in page.get_data(as_text=True)
+    assert db.session.execute(select(Offer)).scalars().all() == []  # GET creates nothing
+    resp = client.post("/offers/new", data={"customer_id": customer.id})
+    assert resp.status_code == 303
+    offer = db.session.execute(select(Offer)).scalar_one()
+    assert offer.customer_id == customer.id and offer.locale == "en"  # the customer's language
+    assert offer.number in client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    assert client.get("/offers/new").status_code == 400
+    listing = client.get("/offers?status=draft").get_data(as_text=True)
+    assert offer.number in listing and "Dewi Lestari" in listing
+    assert offer.number not in client.get("/offers?status=sent").get_data(as_text=True)
