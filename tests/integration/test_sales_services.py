@@ -778,3 +778,22 @@ def test_an_accepted_offer_goes_all_the_way(shop):
     db.session.commit()
     assert order.status == "fulfilled"
     assert db.session.get(Invoice, order.invoice_id).total == offer.total == EXPECTED["total"]
+    # every change is audited
+    trail = db.session.execute(select(AuditEvent.old_value, AuditEvent.new_value).where(
+        AuditEvent.object_type == "order", AuditEvent.object_id == order.id).order_by(AuditEvent.id)).all()
+    assert [tuple(t) for t in trail] == [(None, "placed"), ("placed", "confirmed"), ("confirmed", "paid"),
+                                         ("paid", "fulfilled")]
+    offer_trail = db.session.execute(select(AuditEvent.old_value, AuditEvent.new_value).where(
+        AuditEvent.object_type == "offer", AuditEvent.object_id == offer.id, AuditEvent.action == "offer")
+        .order_by(AuditEvent.id)).all()
+    assert [tuple(t) for t in offer_trail] == [(None, "draft"), ("draft", "sent"), ("sent", "accepted")]
+
+
+def test_accepting_after_the_customer_used_the_voucher_elsewhere_is_refused(shop):
+    offer = sent(shop)
+    order_for(shop, voucher="HEMAT10")  # meanwhile, by phone
+    with pytest.raises(DomainError) as exc:
+        sales.customer_decide(offer.id, offer.version, "accept", now=NOW)
+    assert field(exc) == "voucher"
+    db.session.rollback()
+    assert offer_state(offer.id)[0] == "sent" and count(Order) == 1
