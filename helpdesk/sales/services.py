@@ -462,14 +462,18 @@ def fulfil(order_id, actor_id, activation_date=None, now=None):
     purchase = rules.complaint_day(order.created_at)
     if activation < purchase:
         raise DomainError(_("The activation date cannot be before the purchase date."), field="activation_date")
+    lines_sum = sum(ln.amount for ln in order.lines)
     for line in order.lines:
         if line.product_id is None or line.owned_item_id is not None:
             continue
+        # what the customer paid for one unit: the line's share of the order's total, so the voucher
+        # and the tax are spread over the lines (the cashback ceiling of the item)
+        paid = line.amount * order.total // lines_sum if lines_sum else 0
         for _n in range(line.quantity):
             item = warranty.create_item(customer_id=order.customer_id, product_id=line.product_id,
                                         purchase_date=purchase, activation_date=activation,
                                         reference=order.number, identifier=line.identifier,
-                                        amount_paid=line.amount // line.quantity)
+                                        amount_paid=paid // line.quantity)
             line.owned_item_id = line.owned_item_id or item.id
     order.status, order.fulfilled_at = "fulfilled", now
     _audit("order", order, user.id, "order", "paid", "fulfilled")
