@@ -1,6 +1,8 @@
 """Import every feature's models so the metadata (and Alembic) sees them all."""
 from .auth.models import ApiToken, User, UserRole  # noqa: F401
-from .billing.models import Invoice, InvoiceLine, InvoiceSequence, Payment  # noqa: F401
+from .billing.models import (  # noqa: F401
+    BankStatement, BankStatementLine, Invoice, InvoiceLine, InvoiceSequence, Payment,
+)
 from .claims.models import CashbackClaim  # noqa: F401
 from .customers.models import Customer, CustomerEmail, DataRequest, Organisation  # noqa: F401
 from .jobs import OutboxJob  # noqa: F401
@@ -14,7 +16,7 @@ from .sla.models import (  # noqa: F401
     BusinessCalendar, CalendarDay, CsatResponse, Notification, SlaAlert, SlaClock, SlaPolicy, SlaRule, SweepRun,
 )
 from .warranty.models import (  # noqa: F401
-    ContractPlan, EligibilityDecision, IssueCategory, OwnedItem, Product, ServiceContract,
+    ContractPlan, EligibilityDecision, IssueCategory, OwnedItem, Product, RenewalNotice, ServiceContract,
 )
 from .tickets.models import (  # noqa: F401
     Attachment, AuditEvent, CannedResponse, Counter, Message, Queue, QueueMember, Tag, Ticket, TicketCount,

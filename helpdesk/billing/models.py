@@ -48,6 +48,10 @@ class Invoice(db.Model):
     tax_rate_bp = db.Column(db.Integer, nullable=False, default=0, server_default="0")  # 1100 = PPN 11 %
     tax = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")
     total = db.Column(db.BigInteger, nullable=False, default=0)  # rupiah
+    # bank transfers: the customer pays what is left plus a 3-digit code (1–999) that identifies the
+    # invoice; transfer_amount is unique among open invoices, so a credit of that amount is this invoice
+    transfer_code = db.Column(db.Integer)
+    transfer_amount = db.Column(db.BigInteger)
     amount_paid = db.Column(db.BigInteger, nullable=False, default=0)  # confirmed payments
     status = db.Column(db.String(16), nullable=False, default="unpaid")
     paid_at = db.Column(db.DateTime)
@@ -62,6 +66,9 @@ class Invoice(db.Model):
         UniqueConstraint("year", "sequence", name="uq_invoices_year_sequence"),
         Index("ix_invoices_customer", "customer_id", "id"),
         Index("ix_invoices_source", "source_type", "source_id"),
+        Index("uq_invoices_open_transfer_amount", "transfer_amount", unique=True,
+              sqlite_where=text("status IN ('unpaid', 'partially_paid') AND transfer_amount IS NOT NULL"),
+              postgresql_where=text("status IN ('unpaid', 'partially_paid') AND transfer_amount IS NOT NULL")),
         Index("ix_invoices_open_due", "due_on", "id", sqlite_where=text("status IN ('unpaid', 'partially_paid')"),
               postgresql_where=text("status IN ('unpaid', 'partially_paid')")),
     )
@@ -98,6 +105,12 @@ class Payment(db.Model):
     paid_on = db.Column(db.Date, nullable=False)
     status = db.Column(db.String(12), nullable=False, default="pending")
     note = db.Column(db.String(500))
+    # where it came from: billing (entered), portal (the customer's proof of transfer), bank (a statement line)
+    source = db.Column(db.String(12), nullable=False, default="billing", server_default="billing")
+    proof_path = db.Column(db.String(300))  # the uploaded proof in the attachment store (by SHA-256)
+    proof_name = db.Column(db.String(255))
+    proof_content_type = db.Column(db.String(100))
+    customer_id = db.Column(db.Integer, db.ForeignKey("customers.id", ondelete="SET NULL"))  # who uploaded it
     recorded_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
     recorded_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     confirmed_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
@@ -108,3 +121,37 @@ class Payment(db.Model):
         Index("ix_payments_pending", "recorded_at", "id", sqlite_where=text("status = 'pending'"),
               postgresql_where=text("status = 'pending'")),
     )
+
+
+class BankStatement(db.Model):
+    """A bank statement CSV uploaded by billing. The same file twice is the same statement (its hash)."""
+
+    __tablename__ = "bank_statements"
+    id = db.Column(db.Integer, primary_key=True)
+    sha256 = db.Column(db.String(64), nullable=False, unique=True)
+    filename = db.Column(db.String(255))
+    uploaded_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    lines_total = db.Column(db.Integer, nullable=False, default=0)
+    credits = db.Column(db.Integer, nullable=False, default=0)
+
+
+class BankStatementLine(db.Model):
+    """One credit of a statement. `fingerprint` (date, amount, description, reference) is unique, so a
+    line already imported (in this file or in an overlapping one) is never imported twice. Matched to
+    an invoice by its transfer amount (the unique code) or by the invoice number in the reference."""
+
+    __tablename__ = "bank_statement_lines"
+    id = db.Column(db.Integer, primary_key=True)
+    statement_id = db.Column(db.Integer, db.ForeignKey("bank_statements.id", ondelete="CASCADE"), nullable=False)
+    fingerprint = db.Column(db.String(64), nullable=False, unique=True)
+    booked_on = db.Column(db.Date, nullable=False)
+    amount = db.Column(db.BigInteger, nullable=False)
+    description = db.Column(db.String(500))
+    reference = db.Column(db.String(200))
+    invoice_id = db.Column(db.Integer, db.ForeignKey("invoices.id", ondelete="SET NULL"))
+    match_rule = db.Column(db.String(20))  # transfer_amount, reference
+    status = db.Column(db.String(12), nullable=False, default="unmatched")  # unmatched, matched, confirmed, ignored
+    payment_id = db.Column(db.Integer, db.ForeignKey("payments.id", ondelete="SET NULL"))
+    __table_args__ = (Index("ix_bank_statement_lines_statement", "statement_id", "id"),
+                      Index("ix_bank_statement_lines_status", "status", "id"))

@@ -30,6 +30,8 @@ class Product(db.Model):
     cashback_days = db.Column(db.Integer, nullable=False, default=0)
     cashback_categories = db.Column(db.JSON, nullable=False, default=list)
     bundle = db.Column(db.JSON, nullable=False, default=list)
+    # renewable products (domains, hosting, contracts): the period one payment buys, in days; None = one-off
+    term_days = db.Column(db.Integer)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
@@ -86,10 +88,15 @@ class OwnedItem(db.Model):
     bundle_free_until = db.Column(db.Date)
     warranty_end = db.Column(db.Date)
     cashback_end = db.Column(db.Date)
+    # a renewable item is paid until this day (its last day, Asia/Jakarta); renewal reminders and the
+    # renewal invoice count back from it, and an unpaid item expires after the grace period
+    expires_on = db.Column(db.Date)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     product = db.relationship("Product")
     __table_args__ = (
         Index("ix_owned_items_customer", "customer_id", "status"),
+        Index("ix_owned_items_expires", "expires_on", "id", sqlite_where=text("expires_on IS NOT NULL AND status = 'active'"),
+              postgresql_where=text("expires_on IS NOT NULL AND status = 'active'")),
         Index("ix_owned_items_identifier", "identifier", sqlite_where=text("identifier IS NOT NULL"),
               postgresql_where=text("identifier IS NOT NULL")),
     )
@@ -127,3 +134,22 @@ class EligibilityDecision(db.Model):
     cashback_eligible = db.Column(db.Boolean, nullable=False, default=False)
     snapshot = db.Column(db.JSON, nullable=False)
     __table_args__ = (Index("ix_eligibility_decisions_ticket", "ticket_id", "id"),)
+
+
+class RenewalNotice(db.Model):
+    """One renewal step of an item for one expiry day: a reminder N days before (days_before > 0),
+    the renewal invoice (kind "invoice"), or the expiry (kind "expired"). The unique key makes each
+    happen exactly once, whatever number of sweeps run."""
+
+    __tablename__ = "renewal_notices"
+    id = db.Column(db.Integer, primary_key=True)
+    owned_item_id = db.Column(db.Integer, db.ForeignKey("owned_items.id", ondelete="CASCADE"), nullable=False)
+    expires_on = db.Column(db.Date, nullable=False)
+    kind = db.Column(db.String(12), nullable=False)  # reminder, invoice, expired
+    days_before = db.Column(db.Integer, nullable=False, default=0)
+    invoice_id = db.Column(db.Integer, db.ForeignKey("invoices.id", ondelete="SET NULL"))
+    mail_id = db.Column(db.Integer)  # the OutboundMail row (None when the budget or the address refused it)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    __table_args__ = (
+        db.UniqueConstraint("owned_item_id", "expires_on", "kind", "days_before", name="uq_renewal_notices_step"),
+    )
