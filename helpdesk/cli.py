@@ -296,6 +296,58 @@ def _seed_leads(marketer, now):
     return {"leads": len(DEMO_LEADS)}
 
 
+def _seed_sales(users, customers, now):
+    """Demo offers, orders, invoices and payments: an offer sent to a lead, an offer the customer
+    accepted (its order confirmed, the invoice unpaid), a phone order paid and fulfilled (the website
+    and its bundled domain and hosting), and a daily-deal voucher."""
+    from .billing import services as billing
+    from .leads.models import Lead
+    from .sales import services as sales
+    from .sales.models import Voucher
+    from .warranty.models import Product
+    from .warranty import rules
+
+    marketer, cs, biller = users["marketing@example.com"], users["cs@example.com"], users["billing@example.com"]
+    products = {p.code: p for p in db.session.execute(select(Product)).scalars()}
+    db.session.add(Voucher(code="DEAL-HOSTING-50", description="Daily deal: hosting 50 persen", kind="percent",
+                           value=5000, valid_from=rules.complaint_day(now) - timedelta(days=10),
+                           valid_until=rules.complaint_day(now) + timedelta(days=20), usage_limit=100,
+                           one_per_customer=True))
+    db.session.flush()
+    out = {"offers": 0, "orders": 0}
+
+    def offer_for(lead_name, lines, voucher=None, days_ago=2):
+        lead = db.session.execute(select(Lead).where(Lead.name == lead_name)).scalar_one()
+        at = now - timedelta(days=days_ago)
+        offer = sales.create_offer(marketer.id, lead_id=lead.id, valid_days=14, now=at,
+                                   notes="Harga sudah termasuk setup awal.")
+        sales.save_lines(offer.id, marketer.id, lines, voucher_code=voucher, now=at)
+        sales.send(offer.id, marketer.id, now=at + timedelta(minutes=5))
+        out["offers"] += 1
+        return offer
+
+    offer_for("Dian Puspita", [{"product_id": products["WEB-COMPRO"].id, "quantity": 1, "discount": "10%"},
+                               {"description": "Foto produk katering (20 foto)", "quantity": 1, "unit_price": 750_000}])
+    accepted = offer_for("Bagus Prakoso", [{"product_id": products["HOST-5G"].id, "quantity": 1},
+                                           {"product_id": products["DOM-COID"].id, "quantity": 1}],
+                         voucher="DEAL-HOSTING-50", days_ago=3)
+    _offer, order = sales.customer_decide(accepted.id, accepted.version, "accept", now=now - timedelta(days=2))
+    sales.confirm(order.id, cs.id, now=now - timedelta(days=2) + timedelta(hours=1))
+    out["orders"] += 1
+    # a phone order from an existing customer: paid by transfer and fulfilled
+    phone = sales.create_order(cs.id, customer_id=customers[10].id, channel="phone",
+                               lines=[{"product_id": products["WEB-TOKO"].id, "quantity": 1,
+                                       "identifier": "tokosekar.id"}], now=now - timedelta(days=6))
+    sales.confirm(phone.id, cs.id, now=now - timedelta(days=6) + timedelta(hours=1))
+    invoice = billing.get_invoice(phone.invoice_id)
+    billing.record_payment(invoice.id, biller.id, amount=invoice.total, method="bank_transfer",
+                           reference="BCA 0511-7731", paid_on=rules.complaint_day(now - timedelta(days=5)),
+                           confirm=True, now=now - timedelta(days=5))
+    sales.fulfil(phone.id, cs.id, now=now - timedelta(days=4))
+    out["orders"] += 1
+    return out
+
+
 def seed_demo(seed=7):
     """Create demo agents, queues, customers and tickets unless they exist. Returns a summary."""
     from .auth.models import User
@@ -377,6 +429,7 @@ def seed_demo(seed=7):
         created["tickets"] += 1
     created.update(_seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd))
     created.update(_seed_leads(users["marketing@example.com"], now))
+    created.update(_seed_sales(users, customers, now))
     created["tickets"] += created.pop("item_tickets")
     db.session.commit()
     return created

@@ -57,13 +57,15 @@ def test_seed_demo_fills_the_billing_queue(app):
     assert summary["claims"] == 2
     quotes = dict(db.session.execute(select(RepairQuote.status, func.count()).group_by(RepairQuote.status)).all())
     assert quotes == {"pending_billing": 1, "pending_customer": 1, "awaiting_payment": 1, "in_work": 1}
-    invoices = db.session.execute(select(Invoice).order_by(Invoice.sequence)).scalars().all()
+    invoices = db.session.execute(select(Invoice).where(Invoice.source_type == "repair")
+                                  .order_by(Invoice.sequence)).scalars().all()
     assert [i.status for i in invoices] == ["unpaid", "paid"]
     year = invoices[0].year
     assert [i.number for i in invoices] == [f"INV/{year}/000001", f"INV/{year}/000002"]
     paid = invoices[1]
     assert paid.total == 150_000 + 350_000 and paid.amount_paid == paid.total
-    assert db.session.execute(select(Payment.status)).scalars().all() == ["confirmed"]
+    assert db.session.execute(select(Payment.status).join(Invoice, Invoice.id == Payment.invoice_id)
+                              .where(Invoice.source_type == "repair")).scalars().all() == ["confirmed"]
     in_work = db.session.execute(select(RepairQuote).where(RepairQuote.status == "in_work")).scalar_one()
     assert in_work.invoice_id == paid.id and in_work.ticket_id == paid.ticket_id
     # the paid repair's ticket is open again for the work; the others wait for billing or the customer
@@ -83,10 +85,35 @@ def test_seed_demo_has_leads_in_every_stage(app):
     seed_demo()
     stages = dict(db.session.execute(select(Lead.stage, func.count()).group_by(Lead.stage)).all())
     assert set(stages) == set(LEAD_STAGES)
-    won = db.session.execute(select(Lead).where(Lead.stage == "won")).scalar_one()
-    assert won.customer_id is not None
+    won = db.session.execute(select(Lead).where(Lead.stage == "won")).scalars().all()
+    assert won and all(lead.customer_id is not None for lead in won)
     agus = db.session.execute(select(Lead).where(Lead.name == "Agus Wibowo")).scalar_one()
     assert agus.merge_count == 1 and agus.product_lines == ["website", "ads_seo", "domain_hosting"]
     assert db.session.execute(select(func.count()).select_from(LeadActivity).where(
         LeadActivity.lead_id == agus.id, LeadActivity.kind == "merged")).scalar_one() == 1
     assert db.session.execute(select(func.count()).select_from(LeadTask)).scalar_one() >= 3
+
+
+def test_seed_demo_has_offers_orders_and_a_fulfilled_order(app):
+    """The sales side of `make run`: an offer waiting for the lead's answer, an accepted offer whose
+    order is confirmed and invoiced, and a phone order paid and fulfilled into a website with its free
+    domain and hosting."""
+    from helpdesk.billing.models import Invoice
+    from helpdesk.leads.models import Lead
+    from helpdesk.sales.models import Offer, Order, Voucher
+
+    seed_demo()
+    offers = dict(db.session.execute(select(Offer.status, func.count()).group_by(Offer.status)).all())
+    assert offers == {"sent": 1, "accepted": 1}
+    orders = {o.channel: o for o in db.session.execute(select(Order)).scalars()}
+    assert set(orders) == {"offer", "phone"}
+    accepted = orders["offer"]
+    assert accepted.status == "confirmed" and accepted.voucher_discount > 0
+    assert db.session.get(Invoice, accepted.invoice_id).status == "unpaid"
+    bagus = db.session.execute(select(Lead).where(Lead.name == "Bagus Prakoso")).scalar_one()
+    assert bagus.stage == "won" and bagus.customer_id == accepted.customer_id
+    assert db.session.execute(select(Voucher.used_count).where(Voucher.code == "DEAL-HOSTING-50")).scalar_one() == 1
+    phone = orders["phone"]
+    assert phone.status == "fulfilled" and db.session.get(Invoice, phone.invoice_id).status == "paid"
+    items = db.session.execute(select(OwnedItem).where(OwnedItem.reference == phone.number)).scalars().all()
+    assert sorted(i.product.product_line for i in items) == ["domain_hosting", "domain_hosting", "website"]
