@@ -79,6 +79,13 @@ class Config:
         # Sales: the tax rate a new offer or order starts with, in basis points (0 = no tax; 1100 =
         # PPN 11 %). Marketing can still switch an offer's tax on or off.
         self.SALES_TAX_RATE_BP = _int("SALES_TAX_RATE_BP", 0)
+        # Renewals (domains, hosting, contracts; helpdesk.sales.renewals, hourly): the days before an
+        # item's expiry its customer is reminded (comma separated; several due at once: only the
+        # nearest is mailed), how many days before the expiry the renewal invoice is drafted and
+        # mailed, and the grace days after the expiry before an unpaid item becomes "expired".
+        self.RENEWAL_REMINDER_DAYS = os.environ.get("RENEWAL_REMINDER_DAYS", "30,14,3")
+        self.RENEWAL_INVOICE_DAYS_BEFORE = _int("RENEWAL_INVOICE_DAYS_BEFORE", 30)
+        self.RENEWAL_GRACE_DAYS = _int("RENEWAL_GRACE_DAYS", 7)
         # Failed portal password sign-ins per IP and per address.
         self.PORTAL_PASSWORD_RATE_LIMIT = os.environ.get("PORTAL_PASSWORD_RATE_LIMIT", "10 per 5 minutes")
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")

@@ -11,6 +11,7 @@ from helpdesk.leads.jobs import cron_lead_reminders
 from helpdesk.mail.fetch import cron_poll
 from helpdesk.mail.scan_jobs import cron_rescan_pending
 from helpdesk.sales.jobs import cron_expire_offers
+from helpdesk.sales.renewals import cron_renewals
 from helpdesk.sla.jobs import cron_sla_sweep
 
 cron.register(cron_sweep_outbox, "default", interval=30, result_ttl=300, failure_ttl=24 * 3600)
@@ -25,3 +26,6 @@ cron.register(cron_sla_sweep, "sla", interval=60, result_ttl=300, failure_ttl=24
 cron.register(cron_lead_reminders, "default", interval=60, result_ttl=300, failure_ttl=24 * 3600)
 # Sent offers past their validity become expired, hourly.
 cron.register(cron_expire_offers, "default", interval=60 * 60, result_ttl=3600, failure_ttl=24 * 3600)
+# Renewals: reminders, the renewal invoice and the expiry of unpaid items, hourly (each step happens
+# once per item and expiry day, whatever the number of runs).
+cron.register(cron_renewals, "default", interval=60 * 60, result_ttl=3600, failure_ttl=24 * 3600)

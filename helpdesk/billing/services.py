@@ -31,7 +31,8 @@ from .models import Invoice, InvoiceLine, InvoiceSequence, Payment
 DEFAULT_DUE_DAYS = 14
 # source_type -> "module.function(invoice, actor_id, now)", called when an invoice becomes paid
 PAID_HOOKS = {"repair": "helpdesk.repairs.services.on_invoice_paid",
-              "order": "helpdesk.sales.services.on_invoice_paid"}
+              "order": "helpdesk.sales.services.on_invoice_paid",
+              "renewal": "helpdesk.sales.renewals.on_invoice_paid"}
 
 
 def _audit(invoice, actor_id, action, old=None, new=None, note=None, actor_customer_id=None):

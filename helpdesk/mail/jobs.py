@@ -8,7 +8,7 @@ with the MIME message built here: text and HTML parts from templates/mail/<lang>
 stored Message-ID, In-Reply-To, References and the automatic-mail headers.
 """
 import smtplib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -129,15 +129,37 @@ def _offer_context(extra):
             "offer_line_discounts": (offer.discount_total or 0) - (offer.voucher_discount or 0)}
 
 
+def _renewal_context(extra):
+    """The renewable item and its renewal notice a mail names (item_id, notice_id): `renewal_item`,
+    `renewal_notice`, `days_left` (as of the notice's day), `renewal_until` (the day the renewal
+    pays until) and `grace_until` (the last day before an unpaid item expires)."""
+    from ..sales import renewals
+    from ..warranty.models import OwnedItem, RenewalNotice
+    from ..warranty.rules import complaint_day
+
+    item = db.session.get(OwnedItem, extra["item_id"]) if extra.get("item_id") else None
+    notice = db.session.get(RenewalNotice, extra["notice_id"]) if extra.get("notice_id") else None
+    if item is None or notice is None:
+        return {}
+    term = item.product.term_days if item.product is not None else None
+    return {"renewal_item": item, "renewal_notice": notice,
+            "days_left": (notice.expires_on - complaint_day(notice.created_at)).days,
+            "renewal_until": notice.expires_on + timedelta(days=term) if term else None,
+            "grace_until": notice.expires_on + timedelta(days=renewals.grace_days())}
+
+
 def _context(row, ticket, extra):
     """What the templates of a mail get."""
     cfg = current_app.config
     extra.update(_money_context(row, extra))
     extra.update(_lead_context(extra))
     extra.update(_offer_context(extra))
+    extra.update(_renewal_context(extra))
     customer = db.session.get(Customer, ticket.customer_id) if ticket else None
     if customer is None and extra.get("invoice") is not None:  # an invoice's mail without a ticket
         customer = db.session.get(Customer, extra["invoice"].customer_id)
+    if customer is None and extra.get("renewal_item") is not None:  # a renewal mail
+        customer = db.session.get(Customer, extra["renewal_item"].customer_id)
     message = db.session.get(Message, row.message_row_id) if row.message_row_id else None
     customer_side = row.user_id is None
     link = None

@@ -451,6 +451,7 @@ def fulfil(order_id, actor_id, activation_date=None, now=None):
     """paid → fulfilled: every catalogue line becomes an owned item of the customer (with its bundle:
     a website brings its free domain and hosting), activated on `activation_date` (today)."""
     from ..warranty import services as warranty
+    from . import renewals
 
     now = now or utcnow()
     user = _user_with(actor_id, ORDER_ROLES + ("technical_support",), _("You cannot fulfil orders."))
@@ -473,7 +474,9 @@ def fulfil(order_id, actor_id, activation_date=None, now=None):
             item = warranty.create_item(customer_id=order.customer_id, product_id=line.product_id,
                                         purchase_date=purchase, activation_date=activation,
                                         reference=order.number, identifier=line.identifier,
-                                        amount_paid=paid // line.quantity)
+                                        amount_paid=paid // line.quantity,
+                                        expires_on=renewals.first_expiry(activation, line.product.term_days
+                                                                         if line.product else None))
             line.owned_item_id = line.owned_item_id or item.id
     order.status, order.fulfilled_at = "fulfilled", now
     _audit("order", order, user.id, "order", "paid", "fulfilled")

@@ -103,8 +103,9 @@ def _bundle_product(target):
 
 
 def create_item(*, customer_id, product_id, purchase_date, activation_date=None, reference=None, identifier=None,
-                status="active", with_bundle=True, amount_paid=None):
-    """A new owned item (and, for a bundling product, its bundled items). Returns the item."""
+                status="active", with_bundle=True, amount_paid=None, expires_on=None):
+    """A new owned item (and, for a bundling product, its bundled items). Returns the item.
+    `expires_on`: the last paid day of a renewable item (None: one-off)."""
     if db.session.get(Customer, customer_id) is None:
         raise NotFound(_("Customer not found."))
     product = db.session.get(Product, product_id)
@@ -119,7 +120,7 @@ def create_item(*, customer_id, product_id, purchase_date, activation_date=None,
         raise DomainError(_("Enter the amount in whole rupiah."), field="amount_paid")
     item = OwnedItem(customer_id=customer_id, product=product, product_id=product.id, purchase_date=purchase_date,
                      activation_date=activation_date, reference=(reference or None), status=status,
-                     amount_paid=amount_paid,
+                     amount_paid=amount_paid, expires_on=expires_on,
                      identifier=_clean_identifier(identifier))
     _computed(item)
     db.session.add(item)
