@@ -98,7 +98,7 @@ def _save_product(product_id):
         product_id, current_user.id, utcnow(), code=form.code.data, name=form.name.data,
         product_line=form.product_line.data, price=form.price.data, warranty_days=form.warranty_days.data or 0,
         cashback_days=form.cashback_days.data or 0, cashback_categories=form.cashback_categories.data or [],
-        bundle=form.bundle.data, active=form.active.data))
+        bundle=form.bundle.data, active=form.active.data, term_days=form.term_days.data))
     if saved is not None:
         flash(_("Product %(code)s saved.", code=saved.code), "success")
         if svc.unusual_cashback(saved):

@@ -34,6 +34,9 @@ class ProductForm(FlaskForm):
     bundle = TextAreaField(_l("Bundled for free"), validators=[Length(max=2000)],
                            description=_l("One a line: a product line or a product code, then the free days, "
                                           "for example: domain_hosting 365"))
+    term_days = IntegerField(_l("Renewal term (days)"), validators=[Optional(), NumberRange(min=1, max=MAX_DAYS)],
+                             description=_l("Domains, hosting and contracts: the days one payment buys, for example "
+                                            "365. Blank: a one-off product."))
     active = BooleanField(_l("Active (can be sold and chosen)"), default=True)
 
 

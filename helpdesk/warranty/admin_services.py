@@ -179,10 +179,11 @@ def validate_bundle(bundle, own_code, errors):
 
 
 def save_product(product_id, actor_id, now, *, code, name, product_line, price, warranty_days=0, cashback_days=0,
-                 cashback_categories=(), bundle="", active=True):
+                 cashback_categories=(), bundle="", active=True, term_days=None):
     """Create (product_id None) or update a product. `price`: rupiah (int or text); `bundle`: text lines or
-    a list of {"target", "free_days"}. Error fields: code, name, product_line, price, warranty_days,
-    cashback_days, cashback_categories, bundle. Returns the product."""
+    a list of {"target", "free_days"}; `term_days`: the renewal term of a renewable product (None: one-off).
+    Error fields: code, name, product_line, price, warranty_days, cashback_days, cashback_categories,
+    bundle, term_days. Returns the product."""
     product = get_product(product_id) if product_id else None
     errors = {}
     code = _code((code or "").strip().upper(), PRODUCT_CODE, Product, product_id, errors,
@@ -196,6 +197,8 @@ def save_product(product_id, actor_id, now, *, code, name, product_line, price, 
     price = _price(price, errors)
     warranty_days = _days(warranty_days, "warranty_days", errors)
     cashback_days = _days(cashback_days, "cashback_days", errors)
+    if term_days is not None:
+        term_days = _days(term_days, "term_days", errors, minimum=1)
     categories = list(dict.fromkeys(cashback_categories or ()))
     defects = {c.code for c in list_categories() if c.is_defect}
     if set(categories) - defects:
@@ -217,6 +220,7 @@ def save_product(product_id, actor_id, now, *, code, name, product_line, price, 
     product.cashback_categories = categories
     product.bundle = [{"target": b["target"], "free_days": int(b["free_days"])} for b in entitlements]
     product.active = bool(active)
+    product.term_days = term_days
     product.updated_at = now
     db.session.flush()
     _record(product, actor_id, "product", old, _product_summary(product))
@@ -233,7 +237,7 @@ def _product_summary(p):
     bundle = ",".join(f"{b['target']}:{b['free_days']}" for b in p.bundle or ())
     return (f"{p.code} {p.name} line={p.product_line} price={p.price} warranty={p.warranty_days} "
             f"cashback={p.cashback_days}[{','.join(p.cashback_categories or [])}] bundle={bundle or '-'} "
-            f"active={p.active}")[:300]
+            f"active={p.active}" + (f" term={p.term_days}" if p.term_days else ""))[:300]
 
 
 # ---------------------------------------------------------------- contract plans

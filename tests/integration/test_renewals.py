@@ -22,6 +22,7 @@ from helpdesk.sales import services as sales
 from helpdesk.tickets.models import AuditEvent
 from helpdesk.warranty import services as warranty
 from helpdesk.warranty.models import OwnedItem, Product, RenewalNotice
+from tests.factories import PASSWORD
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
 END = date(2027, 1, 31)  # the item is paid until Sunday 31 January 2027 (its last day)
@@ -340,3 +341,38 @@ def test_the_reminder_arrives_in_the_customers_language_with_the_invoice(shop, s
     assert any("paid until 31 January 2027: 3 days left" in t for t in texts)
     [expired] = [m for m in smtp_server.to("jane@example.com") if "has expired" in m["Subject"]]
     assert "has not been renewed: it has now expired" in expired.text and number in expired.text
+
+
+# ---------------------------------------------------------------- the pages
+
+def _login(client, user):
+    assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+
+
+def test_the_admin_sets_a_products_renewal_term(make, client, shop):
+    _login(client, make.user(roles=["admin"], name="Ani Admin"))
+    form = client.get(f"/admin/catalogue/products/{shop.hosting.id}").get_data(as_text=True)
+    assert "Renewal term (days)" in form and 'name="term_days"' in form and 'value="365"' in form
+    data = {"code": "DOM-ID", "name": "Domain .id", "product_line": "domain_hosting", "price": "250.000",
+            "warranty_days": "0", "cashback_days": "0", "bundle": "", "active": "y", "term_days": "365"}
+    assert client.post("/admin/catalogue/products/new", data=data).status_code == 303
+    assert client.post("/admin/catalogue/products/new", data=dict(data, code="JASA-SEO", term_days="")).status_code == 303
+    bad = client.post("/admin/catalogue/products/new", data=dict(data, code="DOM-COM", term_days="0"))
+    assert bad.status_code == 400
+    db.session.expire_all()
+    terms = dict(db.session.execute(select(Product.code, Product.term_days)).all())
+    assert (terms["DOM-ID"], terms["JASA-SEO"], terms["HOST-1GB"]) == (365, None, 365) and "DOM-COM" not in terms
+    # blank again: the product becomes one-off
+    domain_id = db.session.execute(select(Product.id).where(Product.code == "DOM-ID")).scalar_one()
+    assert client.post(f"/admin/catalogue/products/{domain_id}", data=dict(data, term_days="")).status_code == 303
+    db.session.expire_all()
+    assert db.session.execute(select(Product.term_days).where(Product.code == "DOM-ID")).scalar_one() is None
+
+
+def test_the_customer_page_shows_paid_until_for_renewable_items(make, client, shop):
+    hosting_item(shop)
+    hosting_item(shop, product=shop.website, identifier="tokodewi.co.id", expires_on=None)
+    _login(client, make.user(roles=["customer_support"], name="Citra CS"))
+    body = client.get(f"/customers/{shop.dewi.id}").get_data(as_text=True)
+    assert "Paid until" in body and "31 January 2027" in body
+    assert body.count("31 January 2027") == 1  # the website (one-off) has none
