@@ -133,8 +133,58 @@ def create_invoice(*, customer_id, lines, actor_id=None, ticket_id=None, source_
         invoice.paid_at = now
     db.session.add(invoice)
     db.session.flush()
+    set_transfer_amount(invoice)
     _audit(invoice, actor_id, "invoice_created", None, invoice.number, note=money.format_rupiah(invoice.total))
     return invoice
+
+
+def set_transfer_amount(invoice, rng=None):
+    """The invoice's bank transfer amount: what is left + its 3-digit code (helpdesk.billing.transfer),
+    unique among open invoices (the partial unique index uq_invoices_open_transfer_amount). The same
+    code is kept when it is still free; on a collision (another writer took the amount) another code is
+    tried under a savepoint. Cleared when the invoice is paid or void. Flushes."""
+    import random
+
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from . import transfer
+
+    db.session.flush()
+    left = invoice.total - invoice.amount_paid
+    if invoice.status not in ("unpaid", "partially_paid") or left <= 0:
+        if invoice.transfer_amount is not None:
+            db.session.execute(update(Invoice).where(Invoice.id == invoice.id).values(transfer_amount=None)
+                               .execution_options(synchronize_session=False))
+            set_committed_value(invoice, "transfer_amount", None)
+        return None
+    if invoice.transfer_amount == left + (invoice.transfer_code or 0) and invoice.transfer_code:
+        return invoice.transfer_amount
+    rng = rng or random.SystemRandom()
+    prefer = invoice.transfer_code
+    for _attempt in range(20):
+        taken = db.session.execute(select(Invoice.transfer_amount).where(
+            Invoice.status.in_(("unpaid", "partially_paid")), Invoice.id != invoice.id,
+            Invoice.transfer_amount.between(left + transfer.CODE_MIN, left + transfer.CODE_MAX))).scalars().all()
+        code = transfer.pick_code(left, taken, rng, prefer=prefer)
+        if code is None:
+            break
+        try:
+            with db.session.begin_nested():
+                db.session.execute(update(Invoice).where(Invoice.id == invoice.id)
+                                   .values(transfer_code=code, transfer_amount=left + code)
+                                   .execution_options(synchronize_session=False))
+        except IntegrityError:
+            prefer = None  # taken meanwhile: another code
+            continue
+        set_committed_value(invoice, "transfer_code", code)
+        set_committed_value(invoice, "transfer_amount", left + code)
+        return left + code
+    # every code taken (or the writers kept colliding): no code, the invoice number still matches
+    db.session.execute(update(Invoice).where(Invoice.id == invoice.id).values(transfer_amount=None)
+                       .execution_options(synchronize_session=False))
+    set_committed_value(invoice, "transfer_amount", None)
+    return None
 
 
 def get_invoice(invoice_id):
@@ -157,6 +207,7 @@ def _recompute(invoice, actor_id, now):
     invoice.status = money.invoice_status(invoice.total, invoice.amount_paid, invoice.voided_at is not None)
     if invoice.status != old:
         _audit(invoice, actor_id, "invoice_status", old, invoice.status)
+    set_transfer_amount(invoice)
     if invoice.status == "paid" and old != "paid":
         invoice.paid_at = now
         hook = PAID_HOOKS.get(invoice.source_type)
@@ -251,6 +302,7 @@ def void(invoice, actor_id, reason, now):
         raise DomainError(_("An invoice with confirmed payments cannot be voided."))
     old = invoice.status
     invoice.status, invoice.voided_at, invoice.void_reason = "void", now, reason[:500]
+    set_transfer_amount(invoice)
     _audit(invoice, actor_id, "invoice_status", old, "void", note=reason)
     return invoice
 

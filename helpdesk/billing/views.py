@@ -95,8 +95,12 @@ def index():
         select(Payment, Invoice.number, Invoice.bill_to_name).join(Invoice, Invoice.id == Payment.invoice_id)
         .where(Payment.status == "pending").order_by(Payment.recorded_at, Payment.id).limit(LIST_LIMIT)).all()
     invoices = services.open_invoices(limit=LIST_LIMIT)
+    overdue = db.session.execute(select(Invoice).where(Invoice.status.in_(("unpaid", "partially_paid")),
+                                                       Invoice.due_on < _today())
+                                 .order_by(Invoice.due_on, Invoice.id).limit(LIST_LIMIT)).scalars().all()
     return render_template("billing/index.html", claims=claim_rows, quotes=quotes, payments=payments,
-                           invoices=invoices, today=_today())
+                           invoices=invoices, overdue=overdue, today=_today(),
+                           confirm_form=ConfirmPaymentForm(formdata=None))
 
 
 # ---------------------------------------------------------------- invoices
@@ -222,3 +226,16 @@ def void_invoice(invoice_id):
     form = VoidForm()
     return _invoice_action(inv, form, lambda: services.void_invoice(inv.id, current_user.id, form.reason.data),
                            _("Invoice voided."))
+
+
+@bp.route("/invoices/<int:invoice_id>/pdf")
+def invoice_pdf(invoice_id):
+    """The invoice as a PDF in its language (helpdesk/billing/pdf.py)."""
+    from flask import current_app
+
+    from .pdf import pdf_response
+
+    return pdf_response(_invoice_or_404(invoice_id), current_app.jinja_env.globals["company"]())
+
+
+from . import statement_views  # noqa: E402,F401  (bank statements and proofs of transfer, on this blueprint)

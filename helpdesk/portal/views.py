@@ -468,3 +468,4 @@ def link_attachment(token, attachment_id):
 
 from ..sla import csat_views  # noqa: E402,F401  (the CSAT answer routes on this blueprint)
 from . import repair_views  # noqa: E402,F401  (cashback, repair quote and invoice routes)
+from . import pay_views  # noqa: E402,F401  (the invoice's transfer amount and proof of transfer)

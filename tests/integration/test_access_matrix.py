@@ -13,7 +13,8 @@ from sqlalchemy import select
 from helpdesk.auth.models import ROLES
 from helpdesk.auth.services import create_api_token
 from helpdesk.billing import services as billing
-from helpdesk.billing.models import Payment
+from helpdesk.billing import statements as bank_statements
+from helpdesk.billing.models import BankStatementLine, Payment
 from helpdesk.claims.models import CashbackClaim
 from helpdesk.extensions import db
 from helpdesk.leads import imports as lead_imports
@@ -24,7 +25,7 @@ from helpdesk.repairs.models import RepairQuote, RepairQuoteLine
 from helpdesk.sales import services as sales_services
 from helpdesk.sales.models import Voucher
 from helpdesk.sla.models import BusinessCalendar, SlaPolicy
-from helpdesk.tickets import services
+from helpdesk.tickets import services, storage
 from helpdesk.tickets.models import Attachment, CannedResponse, Ticket
 from helpdesk.warranty.models import ContractPlan, IssueCategory, OwnedItem, Product
 
@@ -41,6 +42,7 @@ MATRIX_ROLES = ROLE_NAMES + ("customer",)
 # api / api_ticket / api_create: token auth; anonymous 401; api_ticket like `ticket`;
 #   api_create needs membership of the target queue (403 otherwise)
 # api_marketing: token auth; marketing and admins (403 for the other agents)
+# api_billing: token auth; billing and admins (403 for the other agents)
 # marketing: marketing and admins (403 for the other agents); anonymous is sent to the login page
 # orders: marketing, customer support and admins (403 for the other agents); orders_fulfil: also
 #   technical support
@@ -167,6 +169,9 @@ ACCESS = {
     "portal.request_cashback": "customer",  # the world's ticket already has a claim: a message and a redirect
     "portal.decide_quote": "customer",  # no quote waits for the customer: a message and a redirect
     "portal.invoice": "customer",  # their own invoice (another customer's: 404)
+    "portal.invoice_proof": "customer",  # proof of transfer for their own invoice: an empty POST is a 400 page
+    "portal.invoice_pdf": "customer",  # the PDF of their own invoice (another customer's: 404)
+    "portal.purchases": "customer",  # My purchases: their offers, orders and invoices
     "api.list_tickets": "api",
     "api.get_ticket": "api_ticket",
     "api.add_message": "api_ticket",
@@ -176,6 +181,8 @@ ACCESS = {
     "api.list_leads": "api_marketing",  # leads: marketing and admins (403 for the other agents)
     "api.create_lead": "api_marketing",  # an empty body: 400 for them
     "api.get_lead": "api_marketing",
+    "api.list_invoices": "api_billing",  # invoices: billing and admins (403 for the other agents)
+    "api.get_invoice": "api_billing",  # the world's invoice by its number (with slashes)
     "offer.form": "public",  # the public "request an offer" form
     "offer.done": "public",  # signed thank-you link: a bad token is a 400 page
     # marketing's lead pages: marketing and admins (403 for the other agents); empty POSTs: 400 pages
@@ -228,6 +235,15 @@ ACCESS = {
     "billing.confirm_payment": "billing",  # an empty POST confirms the world's pending payment
     "billing.reject_payment": "billing",
     "billing.void_invoice": "billing",
+    # bank statements and proofs of transfer (the world has a statement with one unmatched credit and
+    # a pending payment with a proof): billing only; empty POSTs are a message and a redirect
+    "billing.statements_index": "billing",  # an empty POST: the form again (400)
+    "billing.statement": "billing",
+    "billing.statement_confirm": "billing",
+    "billing.statement_line_match": "billing",
+    "billing.statement_line_ignore": "billing",
+    "billing.payment_proof": "billing",
+    "billing.invoice_pdf": "billing",
     # orders (the world has a placed order): any agent reads them; marketing, customer support and
     # admins enter, confirm, cancel and repeat them; technical support also fulfils (an empty POST:
     # the order page again with the error, 400 / 409)
@@ -274,7 +290,7 @@ def allowed(rule, role):
         return role in ("admin", "technical_support")
     if rule == "admin":
         return role == "admin"
-    if rule == "admin_billing":
+    if rule in ("admin_billing", "api_billing"):
         return role in ("admin", "billing")
     if rule == "billing":  # the billing role only: admin does not imply it
         return role == "billing"
@@ -336,7 +352,9 @@ def world(app, make):
     db.session.add_all([claim, quote])
     invoice = billing.create_invoice(customer_id=cust.id, ticket_id=ticket.id,
                                      lines=[{"description": "Service fee", "quantity": 1, "unit_price": 150000}])
-    payment = Payment(invoice_id=invoice.id, amount=50000, method="cash", paid_on=date(2026, 1, 2))
+    payment = Payment(invoice_id=invoice.id, amount=50000, method="cash", paid_on=date(2026, 1, 2),
+                      proof_path=storage.save_bytes(b"%PDF-1.4 matrix proof"), proof_name="proof.pdf",
+                      proof_content_type="application/pdf")
     db.session.add(payment)
     db.session.flush()
     matrix_lead, _created = lead_services.capture(name="Matrix Lead", email="lead@matrix.example.com",
@@ -351,6 +369,9 @@ def world(app, make):
     matrix_voucher = Voucher(code="MATRIX10", kind="percent", value=1000)
     db.session.add(matrix_voucher)
     db.session.flush()
+    matrix_statement, _n, _again = bank_statements.import_statement(
+        users["billing"].id, "matrix.csv", b"Date,Description,Amount\n2026-01-05,MATRIX CREDIT,10.000 CR\n")
+    matrix_line = db.session.execute(select(BankStatementLine)).scalar_one()
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -364,9 +385,9 @@ def world(app, make):
                    "policy_id": db.session.execute(select(SlaPolicy.id).limit(1)).scalar(),
                    "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
-                   "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id,
+                   "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id, "invoice_number": invoice.number,
                    "lead_id": matrix_lead.id, "task_id": matrix_task.id, "import_id": matrix_import.id,
-                   "order_id": matrix_order.id, "offer_id": matrix_offer.id, "voucher_id": matrix_voucher.id},
+                   "order_id": matrix_order.id, "statement_id": matrix_statement.id, "line_id": matrix_line.id, "offer_id": matrix_offer.id, "voucher_id": matrix_voucher.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
