@@ -412,6 +412,128 @@ PATHS = {
     },
 }
 
+# ---------------------------------------------------------------- invoices (billing and admins)
+
+INVOICE_SOURCES = ("repair", "order", "renewal")
+INVOICE_STATUS = {"type": "string", "enum": ["unpaid", "partially_paid", "paid", "void"]}
+RUPIAH = {"type": "integer", "description": "Whole rupiah."}
+DATE = {"type": "string", "format": "date", "description": "A calendar day (Asia/Jakarta)."}
+
+INVOICE_NUMBER_PARAM = {
+    "name": "invoice_number", "in": "path", "required": True,
+    "schema": {"type": "string", "examples": ["INV/2026/000123"]},
+    "description": "The invoice number. Its slashes may be sent as they are (`/invoices/INV/2026/000123`) or "
+                   "URL-encoded (`/invoices/INV%2F2026%2F000123`)."}
+
+INVOICE_LIST_PARAMS = [
+    {"name": "status", "in": "query",
+     "schema": {"type": "string", "enum": ["open", "unpaid", "partially_paid", "paid", "void"]},
+     "description": "One status, or `open` for unpaid and partly paid invoices."},
+    {"name": "customer", "in": "query", "schema": {"type": "integer"}, "description": "A customer id."},
+    {"name": "source", "in": "query", "schema": {"type": "string", "enum": list(INVOICE_SOURCES)},
+     "description": "What the invoice bills: a repair quote, an order, or a renewal."},
+    {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "Only invoices due before this day (YYYY-MM-DD), e.g. today's date for the overdue ones "
+                    "(with `status=open`)."},
+    {"name": "updated_since", "in": "query", "schema": {"type": "string", "format": "date-time"},
+     "description": "Only invoices created, paid or voided, or with a payment recorded, confirmed or rejected, at "
+                    "or after this time; ISO 8601, UTC when no zone is given."},
+    {"name": "number", "in": "query", "schema": {"type": "string"}, "description": "One invoice number."},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"},
+     "description": "Opaque keyset cursor; follow the `next` URL of the previous page instead of building it."},
+]
+
+SCHEMAS.update({
+    "Invoice": {
+        "type": "object",
+        "required": ["id", "number", "status", "source", "customer", "bill_to", "issued_on", "due_on", "subtotal",
+                     "discount", "tax_rate_bp", "tax", "total", "amount_paid", "balance", "transfer_code",
+                     "transfer_amount", "created_at", "url"],
+        "description": "Money is whole rupiah: total = subtotal - discount + tax.",
+        "properties": {
+            "id": {"type": "integer"},
+            "number": {"type": "string", "description": "INV/<year>/<6 digits>, gapless per year."},
+            "status": INVOICE_STATUS,
+            "source": _nullable({"type": "object", "required": ["type", "id"],
+                                 "properties": {"type": {"type": "string", "enum": list(INVOICE_SOURCES)},
+                                                "id": {"type": ["integer", "null"]}}}),
+            "customer": _nullable(_ref("CustomerRef")),
+            "bill_to": {"type": "object", "required": ["name", "company", "npwp"],
+                        "properties": {"name": {"type": "string"}, "company": {"type": ["string", "null"]},
+                                       "npwp": {"type": ["string", "null"], "description": "B2B invoices only."}}},
+            "locale": {"type": ["string", "null"], "description": "The invoice's language: id or en."},
+            "issued_on": DATE, "due_on": DATE,
+            "subtotal": {**RUPIAH, "description": "The lines before their discounts."},
+            "discount": {**RUPIAH, "description": "Line discounts and the voucher."},
+            "tax_rate_bp": {"type": "integer", "description": "Basis points: 1100 = PPN 11 %."},
+            "tax": RUPIAH, "total": RUPIAH,
+            "amount_paid": {**RUPIAH, "description": "The confirmed payments."},
+            "balance": {**RUPIAH, "description": "What is left to pay (0 on a void invoice)."},
+            "transfer_code": {"type": ["integer", "null"],
+                              "description": "The unique code (1-999) added to a bank transfer."},
+            "transfer_amount": {"type": ["integer", "null"],
+                                "description": "What to transfer: the balance plus the unique code."},
+            "created_at": DATETIME, "paid_at": NULL_DATETIME, "voided_at": NULL_DATETIME,
+            "url": {"type": "string", "format": "uri", "description": "This invoice in the API."},
+        },
+    },
+    "InvoiceLine": {
+        "type": "object", "required": ["position", "description", "quantity", "unit_price", "discount", "amount"],
+        "properties": {
+            "position": {"type": "integer"}, "kind": {"type": "string", "description": "service, part or product."},
+            "description": {"type": "string"}, "product_id": {"type": ["integer", "null"]},
+            "quantity": {"type": "integer"}, "unit_price": RUPIAH, "discount": RUPIAH,
+            "amount": {**RUPIAH, "description": "quantity x unit price - discount (0 when covered)."},
+            "covered_reason": {"type": ["string", "null"], "description": "Why a line costs nothing."},
+        },
+    },
+    "Payment": {
+        "type": "object", "required": ["id", "amount", "method", "reference", "paid_on", "status"],
+        "properties": {
+            "id": {"type": "integer"}, "amount": RUPIAH, "method": {"type": "string"},
+            "reference": {"type": ["string", "null"]}, "paid_on": DATE,
+            "status": {"type": "string", "enum": ["pending", "confirmed", "rejected"],
+                       "description": "Only confirmed payments count towards the invoice."},
+            "source": {"type": "string", "description": "billing (entered), portal (the customer's proof of "
+                                                        "transfer) or bank (a statement line)."},
+            "recorded_at": DATETIME, "confirmed_at": NULL_DATETIME,
+        },
+    },
+    "InvoiceDetail": {
+        "allOf": [_ref("Invoice"), {
+            "type": "object", "required": ["lines", "payments", "void_reason"],
+            "properties": {"void_reason": {"type": ["string", "null"]},
+                           "lines": {"type": "array", "items": _ref("InvoiceLine")},
+                           "payments": {"type": "array", "items": _ref("Payment"),
+                                        "description": "Every payment recorded, in order."}}}],
+    },
+    "InvoiceList": {
+        "type": "object", "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("Invoice")},
+                       "next": {"type": ["string", "null"], "format": "uri",
+                                "description": "Absolute URL of the next page, or null on the last page."}},
+    },
+})
+
+PATHS.update({
+    "/invoices": {
+        "get": _op("listInvoices", "List invoices",
+                   {"200": _json(_ref("InvoiceList"), "One page of invoices, newest first."),
+                    "400": _error("BadRequest"), "403": _error("Forbidden")},
+                   parameters=INVOICE_LIST_PARAMS,
+                   description="Billing agents and admins only (403 for other agents). Follow `next` until it is "
+                               "null to walk every match exactly once."),
+    },
+    "/invoices/{invoice_number}": {
+        "parameters": [INVOICE_NUMBER_PARAM],
+        "get": _op("getInvoice", "An invoice with its lines, totals and payments",
+                   {"200": _json(_ref("InvoiceDetail"), "The invoice."), "403": _error("Forbidden"),
+                    "404": _error("NotFound")},
+                   description="Billing agents and admins only (403 for other agents)."),
+    },
+})
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {

@@ -92,3 +92,45 @@ def lead_activity_json(entry):
     """One entry of a lead's log."""
     return {"id": entry.id, "kind": entry.kind, "text": entry.text, "data": entry.data,
             "actor": _user(entry.actor), "created_at": iso(entry.created_at)}
+
+
+def _day(d):
+    return None if d is None else d.isoformat()
+
+
+def invoice_json(invoice, customer=None):
+    """An invoice as it appears in a list (schema Invoice in openapi.py): no lines or payments."""
+    return {
+        "id": invoice.id, "number": invoice.number, "status": invoice.status,
+        "source": {"type": invoice.source_type, "id": invoice.source_id} if invoice.source_type else None,
+        "customer": None if customer is None else {"id": customer.id, "name": customer.name,
+                                                   "email": customer.primary_email},
+        "bill_to": {"name": invoice.bill_to_name, "company": invoice.bill_to_company, "npwp": invoice.npwp},
+        "locale": invoice.locale,
+        "issued_on": _day(invoice.issued_on), "due_on": _day(invoice.due_on),
+        "subtotal": invoice.subtotal, "discount": invoice.discount, "tax_rate_bp": invoice.tax_rate_bp,
+        "tax": invoice.tax, "total": invoice.total, "amount_paid": invoice.amount_paid,
+        "balance": 0 if invoice.status == "void" else max(0, invoice.total - invoice.amount_paid),
+        "transfer_code": invoice.transfer_code, "transfer_amount": invoice.transfer_amount,
+        "created_at": iso(invoice.created_at), "paid_at": iso(invoice.paid_at), "voided_at": iso(invoice.voided_at),
+        "url": url_for("api.get_invoice", invoice_number=invoice.number, _external=True),
+    }
+
+
+def invoice_line_json(line):
+    return {"position": line.position, "kind": line.kind, "description": line.description,
+            "product_id": line.product_id, "quantity": line.quantity, "unit_price": line.unit_price,
+            "discount": line.discount, "amount": line.amount, "covered_reason": line.covered_reason}
+
+
+def payment_json(payment):
+    return {"id": payment.id, "amount": payment.amount, "method": payment.method, "reference": payment.reference,
+            "paid_on": _day(payment.paid_on), "status": payment.status, "source": payment.source,
+            "recorded_at": iso(payment.recorded_at), "confirmed_at": iso(payment.confirmed_at)}
+
+
+def invoice_detail(invoice, customer=None):
+    """An invoice with its lines and payments (schema InvoiceDetail)."""
+    return {**invoice_json(invoice, customer), "void_reason": invoice.void_reason,
+            "lines": [invoice_line_json(ln) for ln in invoice.lines],
+            "payments": [payment_json(p) for p in invoice.payments]}

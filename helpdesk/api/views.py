@@ -13,7 +13,7 @@ from ..tickets import listing, services, states
 from ..tickets.models import CHANNELS, PRIORITIES, Attachment, Ticket
 from ..tickets.views import send_attachment
 from . import auth, parsing, serializers
-from .openapi import SCHEMAS, document
+from .openapi import INVOICE_SOURCES, SCHEMAS, document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -318,3 +318,127 @@ def _tags(data):
     if tags is not None and not all(isinstance(t, str) for t in tags):
         raise parsing.BadRequest("The field 'tags' must be a list of strings.", field="tags")
     return tags
+
+
+# ---------------------------------------------------------------- invoices (billing and admins)
+
+INVOICE_OPEN = ("unpaid", "partially_paid")
+
+
+def _invoice_reader():
+    """The token's user if they may read invoices (billing or admin), else 403."""
+    user = services.get_user(auth.current_user_id())
+    if not (user.has_role("billing") or user.has_role("admin")):
+        raise Forbidden("Invoices are for the billing team and admins.")
+    return user
+
+
+def _date_param(name):
+    """A YYYY-MM-DD query parameter, or None."""
+    from datetime import date
+
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise parsing.BadRequest(f"The parameter '{name}' must be a date, e.g. 2026-12-31.", field=name) from None
+
+
+def _invoice_conditions():
+    from ..billing.models import INVOICE_STATUSES, Invoice, Payment
+
+    conds = []
+    status = parsing.query_choice("status", ("open", *INVOICE_STATUSES))
+    if status == "open":
+        conds.append(Invoice.status.in_(INVOICE_OPEN))
+    elif status:
+        conds.append(Invoice.status == status)
+    customer = (request.args.get("customer") or "").strip()
+    if customer:
+        if not customer.isdigit():
+            raise parsing.BadRequest("The parameter 'customer' must be a customer id.", field="customer")
+        conds.append(Invoice.customer_id == int(customer))
+    source = parsing.query_choice("source", INVOICE_SOURCES)
+    if source:
+        conds.append(Invoice.source_type == source)
+    due_before = _date_param("due_before")
+    if due_before is not None:
+        conds.append(Invoice.due_on < due_before)
+    since = _since("updated_since")
+    if since is not None:
+        paid = select(Payment.id).where(Payment.invoice_id == Invoice.id,
+                                        or_(Payment.recorded_at >= since, Payment.confirmed_at >= since))
+        conds.append(or_(Invoice.created_at >= since, Invoice.paid_at >= since, Invoice.voided_at >= since,
+                         paid.exists()))
+    number = (request.args.get("number") or "").strip()
+    if number:
+        conds.append(Invoice.number == number.upper())
+    return conds
+
+
+def _invoice_cursor(invoice_id):
+    """An opaque keyset cursor: the last invoice id of the page."""
+    import base64
+
+    return base64.urlsafe_b64encode(f"invoice|{invoice_id}".encode()).decode().rstrip("=")
+
+
+def _invoice_after(cursor):
+    """The invoice id of a cursor `_invoice_cursor` made, or a 400."""
+    import base64
+
+    try:
+        kind, _sep, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
+        if kind == "invoice" and value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise parsing.BadRequest("The parameter 'cursor' is not a cursor this API returned.", field="cursor")
+
+
+@bp.get("/invoices")
+def list_invoices():
+    """Invoices, filtered, newest first, with keyset pagination (like the tickets)."""
+    from sqlalchemy.orm import selectinload
+
+    from ..billing.models import Invoice
+    from ..customers.models import Customer
+
+    _invoice_reader()
+    conds = _invoice_conditions()
+    limit = parsing.query_int("limit", min(current_app.config["PAGE_SIZE"], MAX_LIMIT), 1, MAX_LIMIT)
+    cursor = (request.args.get("cursor") or "").strip()
+    if cursor:
+        conds.append(Invoice.id < _invoice_after(cursor))
+    rows = db.session.execute(select(Invoice).where(*conds).order_by(Invoice.id.desc()).limit(limit + 1)
+                              ).scalars().all()
+    next_url = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        args = {k: v for k, v in request.args.items() if k != "cursor"}
+        next_url = url_for("api.list_invoices", _external=True, **args, cursor=_invoice_cursor(rows[-1].id))
+    ids = {inv.customer_id for inv in rows}
+    customers = {c.id: c for c in db.session.execute(
+        select(Customer).options(selectinload(Customer.emails)).where(Customer.id.in_(ids))).scalars()} if ids else {}
+    return jsonify({"items": [serializers.invoice_json(inv, customers.get(inv.customer_id)) for inv in rows],
+                    "next": next_url})
+
+
+@bp.get("/invoices/<path:invoice_number>")
+def get_invoice(invoice_number):
+    """One invoice by its number (INV/2026/000123, the slashes as they are or URL-encoded), with its
+    lines, totals and payments."""
+    from urllib.parse import unquote
+
+    from ..billing import services as billing
+    from ..customers.models import Customer
+
+    _invoice_reader()
+    number = unquote(invoice_number).strip().upper()
+    invoice = billing.by_number(number)
+    if invoice is None:
+        raise NotFound("Invoice not found.")
+    return jsonify(serializers.invoice_detail(invoice, db.session.get(Customer, invoice.customer_id)))
+

@@ -228,4 +228,14 @@ def void_invoice(invoice_id):
                            _("Invoice voided."))
 
 
+@bp.route("/invoices/<int:invoice_id>/pdf")
+def invoice_pdf(invoice_id):
+    """The invoice as a PDF in its language (helpdesk/billing/pdf.py)."""
+    from flask import current_app
+
+    from .pdf import pdf_response
+
+    return pdf_response(_invoice_or_404(invoice_id), current_app.jinja_env.globals["company"]())
+
+
 from . import statement_views  # noqa: E402,F401  (bank statements and proofs of transfer, on this blueprint)

@@ -1,4 +1,5 @@
-"""The offer as a PDF (fpdf2, imported lazily so the app runs without it).
+"""The offer as a PDF (fpdf2, imported lazily so the app runs without it); `build_pdf`,
+`company_lines` and `tax_label` are shared with the invoice PDF (helpdesk/billing/pdf.py).
 
 `offer_document(offer, company, party, lang)` gathers what the page shows (in the caller's locale:
 wrap it in flask_babel.force_locale); `build_pdf(doc)` is pure: a dict of texts in, PDF bytes out.
@@ -41,8 +42,10 @@ def dejavu_path():
 
 def build_pdf(doc):
     """doc: {"title", "number", "company": [lines], "party": [lines], "meta": [(label, text)],
-    "headers": [5 labels], "rows": [(description, qty, unit, discount, amount)], "totals": [(label, text)],
-    "notes_label", "notes", "footer"} -> PDF bytes."""
+    "headers": [5 labels], "rows": [(description, qty, unit, discount, amount)], "totals": [(label, text)]
+    (the last row bold; a row (label, text, True) is bold too), "notes_label", "notes", "footer"} -> PDF bytes.
+    Optional: "stamp" (a word framed at the top right of the first page, e.g. PAID / VOID, in
+    "stamp_color" (r, g, b)) and "sections": [(heading, [lines])] printed after the totals (e.g. how to pay)."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -58,6 +61,8 @@ def build_pdf(doc):
         family, clean = "Helvetica", latin1_safe
     pdf.add_page()
     width = pdf.epw
+    if doc.get("stamp"):
+        _stamp(pdf, family, clean(doc["stamp"]), doc.get("stamp_color") or (200, 30, 30))
 
     pdf.set_font(family, "B", 14)
     for n, line in enumerate(doc.get("company") or []):
@@ -95,11 +100,19 @@ def build_pdf(doc):
             pdf.cell(w, 5, clean(value), align=align)
         pdf.set_xy(pdf.l_margin, y + height + 1)
     pdf.ln(2)
-    for label, text in doc.get("totals") or []:
-        bold_row = label == (doc.get("totals") or [("", "")])[-1][0]
+    for row in doc.get("totals") or []:
+        label, text = row[0], row[1]
+        bold_row = (len(row) > 2 and row[2]) or label == (doc.get("totals") or [("", "")])[-1][0]
         pdf.set_font(family, "B" if bold_row else "", 10)
         pdf.cell(width - 50, 6, clean(label), align="R")
         pdf.cell(50, 6, clean(text), align="R", new_x="LMARGIN", new_y="NEXT")
+    for heading, lines in doc.get("sections") or []:
+        pdf.ln(4)
+        pdf.set_font(family, "B", 10)
+        pdf.multi_cell(width, 6, clean(heading), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, "", 9)
+        for line in lines:
+            pdf.multi_cell(width, 5, clean(line), new_x="LMARGIN", new_y="NEXT")
     if doc.get("notes"):
         pdf.ln(4)
         pdf.set_font(family, "B", 10)
@@ -111,6 +124,24 @@ def build_pdf(doc):
         pdf.set_font(family, "", 8)
         pdf.multi_cell(width, 4, clean(doc["footer"]), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def _stamp(pdf, family, word, color):
+    """A framed word at the top right of the current page, slightly turned (a rubber stamp)."""
+    pdf.set_font(family, "B", 26)
+    w, h = pdf.get_string_width(word) + 12, 14
+    x, y = pdf.l_margin + pdf.epw - w - 4, pdf.t_margin + 2
+    pdf.set_text_color(*color)
+    pdf.set_draw_color(*color)
+    pdf.set_line_width(0.8)
+    with pdf.rotation(12, x + w / 2, y + h / 2):
+        pdf.rect(x, y, w, h)
+        pdf.set_xy(x, y)
+        pdf.cell(w, h, word, align="C")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_line_width(0.2)
+    pdf.set_xy(pdf.l_margin, pdf.t_margin)
 
 
 def offer_document(offer, company, party, day_format):
@@ -130,13 +161,17 @@ def offer_document(offer, company, party, day_format):
     if offer.tax_rate_bp:
         totals.append((_("Tax %(rate)s", rate=tax_label(offer.tax_rate_bp)), format_rupiah(offer.tax)))
     totals.append((_("Total"), format_rupiah(offer.total)))
-    company_lines = [company.get("name") or ""] + [x for x in (company.get("address"), company.get("npwp") and
-                                                              "NPWP " + company["npwp"]) if x]
-    return {"title": _("Offer"), "number": offer.number, "company": company_lines, "party": party,
+    return {"title": _("Offer"), "number": offer.number, "company": company_lines(company), "party": party,
             "meta": [(_("Offer number"), offer.number), (_("Valid until"), day_format(offer.valid_until))],
             "headers": [_("Description"), _("Qty"), _("Unit price"), _("Discount"), _("Amount")],
             "rows": rows, "totals": totals, "notes_label": _("Notes"), "notes": offer.notes or "",
             "footer": _("Prices in Indonesian rupiah.")}
+
+
+def company_lines(company):
+    """The issuer's lines (company() of helpdesk/web.py): name, address, NPWP."""
+    return [company.get("name") or ""] + [x for x in (company.get("address"), company.get("npwp") and
+                                                      "NPWP " + company["npwp"]) if x]
 
 
 def tax_label(rate_bp):

@@ -42,6 +42,7 @@ MATRIX_ROLES = ROLE_NAMES + ("customer",)
 # api / api_ticket / api_create: token auth; anonymous 401; api_ticket like `ticket`;
 #   api_create needs membership of the target queue (403 otherwise)
 # api_marketing: token auth; marketing and admins (403 for the other agents)
+# api_billing: token auth; billing and admins (403 for the other agents)
 # marketing: marketing and admins (403 for the other agents); anonymous is sent to the login page
 # orders: marketing, customer support and admins (403 for the other agents); orders_fulfil: also
 #   technical support
@@ -169,6 +170,8 @@ ACCESS = {
     "portal.decide_quote": "customer",  # no quote waits for the customer: a message and a redirect
     "portal.invoice": "customer",  # their own invoice (another customer's: 404)
     "portal.invoice_proof": "customer",  # proof of transfer for their own invoice: an empty POST is a 400 page
+    "portal.invoice_pdf": "customer",  # the PDF of their own invoice (another customer's: 404)
+    "portal.purchases": "customer",  # My purchases: their offers, orders and invoices
     "api.list_tickets": "api",
     "api.get_ticket": "api_ticket",
     "api.add_message": "api_ticket",
@@ -178,6 +181,8 @@ ACCESS = {
     "api.list_leads": "api_marketing",  # leads: marketing and admins (403 for the other agents)
     "api.create_lead": "api_marketing",  # an empty body: 400 for them
     "api.get_lead": "api_marketing",
+    "api.list_invoices": "api_billing",  # invoices: billing and admins (403 for the other agents)
+    "api.get_invoice": "api_billing",  # the world's invoice by its number (with slashes)
     "offer.form": "public",  # the public "request an offer" form
     "offer.done": "public",  # signed thank-you link: a bad token is a 400 page
     # marketing's lead pages: marketing and admins (403 for the other agents); empty POSTs: 400 pages
@@ -238,6 +243,7 @@ ACCESS = {
     "billing.statement_line_match": "billing",
     "billing.statement_line_ignore": "billing",
     "billing.payment_proof": "billing",
+    "billing.invoice_pdf": "billing",
     # orders (the world has a placed order): any agent reads them; marketing, customer support and
     # admins enter, confirm, cancel and repeat them; technical support also fulfils (an empty POST:
     # the order page again with the error, 400 / 409)
@@ -284,7 +290,7 @@ def allowed(rule, role):
         return role in ("admin", "technical_support")
     if rule == "admin":
         return role == "admin"
-    if rule == "admin_billing":
+    if rule in ("admin_billing", "api_billing"):
         return role in ("admin", "billing")
     if rule == "billing":  # the billing role only: admin does not imply it
         return role == "billing"
@@ -379,7 +385,7 @@ def world(app, make):
                    "policy_id": db.session.execute(select(SlaPolicy.id).limit(1)).scalar(),
                    "calendar_id": db.session.execute(select(BusinessCalendar.id).limit(1)).scalar(),
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
-                   "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id,
+                   "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id, "invoice_number": invoice.number,
                    "lead_id": matrix_lead.id, "task_id": matrix_task.id, "import_id": matrix_import.id,
                    "order_id": matrix_order.id, "statement_id": matrix_statement.id, "line_id": matrix_line.id, "offer_id": matrix_offer.id, "voucher_id": matrix_voucher.id},
         "ticket_id": ticket.id,
