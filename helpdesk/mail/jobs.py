@@ -87,6 +87,10 @@ def _money_context(row, extra):
     if invoice is not None:
         out.update(invoice=invoice, remaining=max(0, (invoice.total or 0) - (invoice.amount_paid or 0)),
                    invoice_url=f"{base}/portal/invoices/{invoice.id}")
+        if invoice.source_type == "renewal" and invoice.source_id:  # the item it renews
+            from ..warranty.models import OwnedItem
+
+            out["item"] = db.session.get(OwnedItem, invoice.source_id)
     if payment is not None:
         out["payment"] = payment
         if invoice is not None and payment.confirmed_at is not None:  # the balance as of this payment

@@ -135,6 +135,8 @@ def create_item(*, customer_id, product_id, purchase_date, activation_date=None,
                               purchase_date=purchase_date, activation_date=activation_date,
                               reference=item.reference, identifier=item.identifier, status=status,
                               bundle_parent_id=item.id, bundle_free_until=entitlement.free_until(start))
+            if bundled.term_days:  # a renewable item that came free: it renews, paid, when the free period ends
+                child.expires_on = child.bundle_free_until
             _computed(child)
             db.session.add(child)
         db.session.flush()

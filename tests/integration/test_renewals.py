@@ -328,6 +328,10 @@ def test_the_reminder_arrives_in_the_customers_language_with_the_invoice(shop, s
                      "until 31 January 2028", "the service stops after 7 February 2027"):
         assert expected in jane.text, expected
     assert "Dewi" not in jane.text
+    # the renewal invoice's own mail says it is a renewal (not "thank you for your order")
+    [jane_invoice] = [m for m in smtp_server.to("jane@example.com") if m["Subject"].startswith("Invoice")]
+    assert "Your Hosting 1 GB is due for renewal. Here is the renewal invoice:" in jane_invoice.text
+    assert "Thank you for your order" not in jane_invoice.text
     # each also got the invoice itself
     assert any(number in m["Subject"] for m in smtp_server.to("jane@example.com"))
     db.session.expire_all()
@@ -404,3 +408,19 @@ def test_the_sweep_reads_the_partial_index(app):
             plan = " ".join(r[0] for r in cur.fetchall())
         db.session.rollback()
         assert "ix_owned_items_expires" in plan, plan
+
+
+def test_a_hosting_that_came_free_with_a_website_renews_paid_when_the_free_year_ends(shop):
+    """A website bundles a year of hosting: the bundled hosting is paid until the end of its free
+    period, so the sweep asks for its (paid) renewal then, at the hosting's price."""
+    shop.website.bundle = [{"target": "HOST-1GB", "free_days": 365}]
+    db.session.commit()
+    site = warranty.create_item(customer_id=shop.dewi.id, product_id=shop.website.id, purchase_date=date(2026, 2, 1),
+                                activation_date=date(2026, 2, 1), identifier="tokodewi.co.id")
+    db.session.commit()
+    [bundled] = db.session.execute(select(OwnedItem).where(OwnedItem.bundle_parent_id == site.id)).scalars().all()
+    assert bundled.bundle_free_until == END and bundled.expires_on == END  # 1 Feb 2026 + 365 days, inclusive
+    assert site.expires_on is None  # the website itself is a one-off
+    sweep(30)
+    [invoice] = renewal_invoices()
+    assert (invoice.source_id, invoice.total, invoice.customer_id) == (bundled.id, PRICE, shop.dewi.id)
