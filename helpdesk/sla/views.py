@@ -29,7 +29,7 @@ STATE_LABELS = {"running": _l("running"), "paused": _l("paused"), "met": _l("met
                 "cancelled": _l("cancelled")}
 KIND_LABELS = {"sla_warning": _l("SLA warning"), "sla_breach": _l("SLA breached"),
                "sla_escalation": _l("SLA escalation"), "csat_bad": _l("Bad rating"),
-               "lead_task": _l("Lead follow-up due")}
+               "lead_task": _l("Lead follow-up due"), "payment_proof": _l("Proof of transfer")}
 
 
 def now():
