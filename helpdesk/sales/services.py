@@ -333,7 +333,10 @@ def customer_decide(offer_id, version, decision, reason=None, now=None):
         _audit("offer", offer, None, "offer", "sent", "declined", note=offer.decline_reason)
         return offer, None
     if offer.customer_id is None:
-        offer.customer_id = to_customer(lead, None, now).id
+        customer = to_customer(lead, None, now)
+        if customer.language is None and offer.locale in ("id", "en"):
+            customer.language = offer.locale  # they read the offer in it: the invoice mails follow
+        offer.customer_id = customer.id
     if lead is not None and lead.stage != "won":
         set_stage(lead, "won", None, now=now)
     offer.status = "accepted"

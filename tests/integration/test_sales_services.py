@@ -586,6 +586,18 @@ def test_accepting_an_offer_of_a_lead_places_the_order_and_wins_the_lead(shop):
     assert count(Order) == 1 and db.session.get(Voucher, shop.hemat.id).used_count == 1
 
 
+@pytest.mark.parametrize("locale", ["en", "id"])
+def test_the_new_customer_reads_in_the_language_of_the_offer_they_accepted(shop, locale):
+    """A lead has no language; the customer it becomes on accepting gets the offer's, so the invoice
+    and payment mails that follow are in it (not bilingual)."""
+    from helpdesk.customers.models import Customer
+
+    offer = sent(shop, lead=a_lead(), locale=locale)
+    _offer, order = sales.customer_decide(offer.id, offer.version, "accept", now=NOW)
+    db.session.commit()
+    assert db.session.get(Customer, order.customer_id).language == locale
+
+
 def test_accepting_an_offer_of_a_customer_keeps_the_customer(shop):
     offer = sent(shop)
     _offer, order = sales.customer_decide(offer.id, offer.version, "accept", now=NOW)
