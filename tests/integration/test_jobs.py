@@ -257,7 +257,10 @@ def test_cron_config_registers_the_sweeps_and_they_run(app, desk, run_jobs):
                        "helpdesk.jobs.cron_auto_close": ("default", 600),
                        "helpdesk.mail.fetch.cron_poll": ("mail", 60),
                        "helpdesk.mail.scan_jobs.cron_rescan_pending": ("default", 300),
-                       "helpdesk.sla.jobs.cron_sla_sweep": ("sla", 60)}
+                       "helpdesk.sla.jobs.cron_sla_sweep": ("sla", 60),
+                       "helpdesk.leads.jobs.cron_lead_reminders": ("default", 60),
+                       "helpdesk.sales.jobs.cron_expire_offers": ("default", 3600),
+                       "helpdesk.sales.renewals.cron_renewals": ("default", 3600)}
     new_ticket(desk)
     db.session.commit()
     jobs.get_queue("mail").empty()  # as if the process had died between the commit and the push

@@ -100,13 +100,13 @@ def test_customer_page_lists_items_and_a_new_website_brings_its_hosting(app, cli
     rows = re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>")[1].split("</tbody>")[0], re.S)
     cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", r, re.S)] for r in rows]
     by_product = {c[0]: c for c in cells}
-    assert by_product["Website Toko Online"][1:9] == [
+    assert by_product["Website Toko Online"][1:10] == [
         "tokobatik.co.id", "Active", "1 November 2026", "3 November 2026", "31 January 2027", "2 December 2026",
-        "—", "SO-1001"]
+        "—", "—", "SO-1001"]  # ... free with a bundle until, paid until (a one-off product), reference
     # the bundled hosting came with it, free for 365 days from the activation day
     assert by_product["Hosting 1 GB"][1] == "tokobatik.co.id"
     assert by_product["Hosting 1 GB"][7] == "2 November 2027"
-    assert by_product["Website Toko Online"][9] == "—"  # the SEO contract does not cover a website
+    assert by_product["Website Toko Online"][10] == "—"  # the SEO contract does not cover a website
     assert "Kontrak SEO Prioritas: 10 November 2026 – 9 November 2027" in section
     assert "Support tier today: premium (from a service contract)" in page
     hosting = db.session.execute(select(OwnedItem).where(OwnedItem.product_id == shop["hosting"].id)).scalar_one()
