@@ -27,9 +27,11 @@ LINES = [{"description": "Website Toko Online", "quantity": 1, "unit_price": 4_5
 def pdf_text(data):
     """The uncompressed streams and the rest of a PDF, for a plain search."""
     chunks = [data]
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        # a decompressor object reads what it can: a stream whose last byte looks like the line end
+        # before "endstream" (a CR) still decompresses
         try:
-            chunks.append(zlib.decompress(m.group(1)))
+            chunks.append(zlib.decompressobj().decompress(m.group(1)))
         except zlib.error:
             pass
     return b"\n".join(chunks)
