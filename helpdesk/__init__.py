@@ -13,6 +13,8 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 # list against app.url_map, so an exemption cannot appear or vanish unnoticed.
 CSRF_EXEMPT = {
     "api.": "JSON API v1: token auth in the Authorization header, no cookies, so no CSRF risk.",
+    "subscriptions.unsubscribe": "RFC 8058 one-click unsubscribe: mail clients POST to the List-Unsubscribe URL "
+                                 "with no cookies and no form; the signed URL itself is the credential.",
     "webform.embed": "Embeddable web form: framed cross-site, so the browser sends no session cookie; its "
                      "POST carries a signed, expiring form token (helpdesk/webform/tokens.py) instead.",
 }
@@ -149,6 +151,15 @@ def register_blueprints(app):
     from .sales.order_views import bp as orders_bp
 
     app.register_blueprint(orders_bp)  # orders (/orders)
+    from .campaigns.views import bp as campaigns_bp
+    from .maintenance.public_views import bp as status_bp
+    from .maintenance.views import bp as maintenance_bp
+    from .subscriptions.views import bp as subscriptions_bp
+
+    app.register_blueprint(maintenance_bp)  # technical support's maintenance windows (/maintenance)
+    app.register_blueprint(status_bp)  # the public status page and its feed (/status)
+    app.register_blueprint(subscriptions_bp)  # unsubscribe, preferences, confirmation (/subscriptions)
+    app.register_blueprint(campaigns_bp)  # marketing announcements (/campaigns)
     install_bell(app)
     for prefix in CSRF_EXEMPT:
         bp = app.blueprints.get(prefix.rstrip("."))

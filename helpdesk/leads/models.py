@@ -39,6 +39,8 @@ class Lead(db.Model):
     lost_at = db.Column(db.DateTime)
     last_activity_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     merge_count = db.Column(db.Integer, nullable=False, default=0)
+    # a hard bounce of an announcement to this address: no announcement goes to it any more
+    bouncing_at = db.Column(db.DateTime)
     owner = db.relationship("User")
     __table_args__ = (
         Index("uq_leads_email", "email", unique=True, sqlite_where=text("email IS NOT NULL"),

@@ -159,6 +159,9 @@ def _context(row, ticket, extra):
     extra.update(_lead_context(extra))
     extra.update(_offer_context(extra))
     extra.update(_renewal_context(extra))
+    from ..subscriptions.delivery import mail_context
+
+    extra.update(mail_context(extra))
     customer = db.session.get(Customer, ticket.customer_id) if ticket else None
     if customer is None and extra.get("invoice") is not None:  # an invoice's mail without a ticket
         customer = db.session.get(Customer, extra["invoice"].customer_id)
@@ -205,6 +208,11 @@ def render_parts(row, ctx):
         lead_html = Markup(message.body_html) if message.body_html else \
             Markup("<p>") + Markup("<br>\n").join(escape(line) for line in lead_text.splitlines()) + Markup("</p>")
     text = TEXT_SEPARATOR.join(texts)
+    if ctx.get("unsubscribe_url"):  # an announcement: how to change or stop it, in every language of the mail
+        lines = {"id": "Atur langganan: {p}\nBerhenti berlangganan: {u}",
+                 "en": "Manage subscriptions: {p}\nUnsubscribe: {u}"}
+        text += "\n\n-- \n" + "\n".join(lines[lang].format(p=ctx["preferences_url"], u=ctx["unsubscribe_url"])
+                                         for lang in langs)
     if lead_text:
         text = f"{lead_text}\n\n-- \n{text}"
     html = render_template("mail/layout.html", parts=htmls, lead_html=lead_html, langs=langs,
@@ -258,6 +266,12 @@ def build_message(row, context=None):
     if row.automatic:
         msg["Auto-Submitted"] = "auto-replied" if row.kind in outbound.AUTO_REPLIED_KINDS else "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
+    if ctx.get("unsubscribe_url"):  # an announcement: RFC 2369 / RFC 8058 one-click unsubscribe
+        msg["List-Unsubscribe"] = f"<{ctx['unsubscribe_mailto']}>, <{ctx['unsubscribe_url']}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["List-Id"] = f"{ctx.get('topic', 'announcements')} <{ctx.get('topic', 'announcements')}." \
+                         f"{outbound.message_id_domain(from_addr)}>"
+        msg["Precedence"] = "bulk"
     if ticket is not None:
         msg["X-Helpdesk-Ticket"] = str(ticket.number)
     msg.set_content(text, subtype="plain", charset="utf-8")
@@ -298,8 +312,13 @@ def send_outbound(outbound_id, context=None):
     row = db.session.get(OutboundMail, outbound_id)
     if row is None:
         return "missing"
-    if row.status in ("sent", "held"):
+    if row.status in ("sent", "held", "skipped"):
         return row.status
+    from ..subscriptions.delivery import still_wanted
+
+    if not still_wanted(context):  # unsubscribed after this announcement was queued
+        row.status, row.last_error = "skipped", "unsubscribed before sending"
+        return "skipped"
     if row.ticket_id and not row.in_reply_to:
         # queued before the message it answers was linked to the ticket (the ingest's order): thread now
         row.in_reply_to, row.references = outbound.thread_headers(row.ticket_id, before=row.created_at,

@@ -8,7 +8,7 @@ SECURITY_MODES = ("ssl", "starttls", "plain")
 AFTER_FETCH = ("flag", "move")
 # What became of an inbound message. "pending" rows are stored raw and waiting to be processed.
 RESULTS = ("pending", "created", "appended", "ignored", "duplicate", "quarantined")
-OUTBOUND_STATUSES = ("queued", "sent", "held", "failed")
+OUTBOUND_STATUSES = ("queued", "sent", "held", "failed", "skipped")  # skipped: unsubscribed before sending
 
 
 class Mailbox(db.Model):

@@ -942,6 +942,13 @@ def _own_bounce(row, msg, key, verdict, now):
         return _finish(row, msg, "ignored", ticket=ticket, reason="own_bounce", error=verdict.reason,
                        message_row=note, now=now)
     _claim_key(key, row)
+    if info.original_message_ids:  # a bounce of an announcement (maintenance notice, marketing mail)
+        from ..subscriptions.delivery import mark_bounced
+
+        if mark_bounced(info.original_message_ids, info.hard, now):
+            for addr in info.recipients:
+                batchcache.put("bouncing", addr.lower(), bool(info.hard))
+            return _finish(row, msg, "ignored", reason="own_bounce", error=verdict.reason, now=now)
     return _finish(row, msg, "ignored", reason="bounce", error=verdict.reason, now=now)
 
 

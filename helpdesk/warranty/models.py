@@ -83,6 +83,9 @@ class OwnedItem(db.Model):
     # when a claim is approved; the sales side fills it from the order's invoice line
     amount_paid = db.Column(db.BigInteger)
     identifier = db.Column(db.String(255))  # domain name, hosting account, server, site URL (lower case)
+    # the server the item runs on (hosting, a website, a reseller account; lower case): maintenance
+    # windows on a server reach the customers of its items
+    server = db.Column(db.String(255))
     status = db.Column(db.String(12), nullable=False, default="active")
     bundle_parent_id = db.Column(db.Integer, db.ForeignKey("owned_items.id", ondelete="SET NULL"))
     bundle_free_until = db.Column(db.Date)
@@ -97,6 +100,9 @@ class OwnedItem(db.Model):
         Index("ix_owned_items_customer", "customer_id", "status"),
         Index("ix_owned_items_expires", "expires_on", "id", sqlite_where=text("expires_on IS NOT NULL AND status = 'active'"),
               postgresql_where=text("expires_on IS NOT NULL AND status = 'active'")),
+        Index("ix_owned_items_server", "server", "status", sqlite_where=text("server IS NOT NULL"),
+              postgresql_where=text("server IS NOT NULL")),
+        Index("ix_owned_items_product", "product_id", "status"),
         Index("ix_owned_items_identifier", "identifier", sqlite_where=text("identifier IS NOT NULL"),
               postgresql_where=text("identifier IS NOT NULL")),
     )

@@ -1,0 +1,243 @@
+"""Subscriptions: who gets which announcements, and the consent record (issue #8 §1).
+
+Public API (all only flush; the caller commits):
+
+    state(kind, sid)                                   -> {topic: "subscribed" | "unsubscribed" | "pending"}
+    receives(kind, sid, topic)                         -> bool  (what the senders check, also at send time)
+    change(kind, sid, {topic: bool}, source=, method=) -> [topics changed]   (immediate; unsubscribing always is)
+    request(kind, sid, topics, source=, method=)       -> OutboundMail | None (double opt-in: pending + mail)
+    confirm(token)                                     -> (kind, sid, [topics confirmed])
+    unsubscribe_token(token, method=, ip=)             -> (kind, sid, topic, changed)
+    customer_audience(topic) / lead_audience(topic)    -> SELECT of (id, email, language, name)
+    history(kind, sid)                                 -> [ConsentEvent], newest first
+
+A subscriber is ("customer", id) or ("lead", id). Customers have the topic defaults of
+helpdesk.subscriptions.topics until they change them; leads receive nothing until they confirm.
+Whoever subscribes from a public form (support form, offer form) confirms by mail first (double
+opt-in): a box ticked by a stranger for somebody else's address sends nothing but that one mail.
+"""
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, select
+
+from ..customers.models import Customer, CustomerEmail
+from ..errors import DomainError, NotFound
+from ..extensions import db
+from ..leads.models import Lead
+from ..timeutil import utcnow
+from . import tokens, topics as T
+from .models import ConsentEvent, Subscription
+
+# sources whose word alone does not prove the address is the subscriber's: they confirm by mail
+CONFIRM_BY_MAIL = ("support_form", "offer_form", "api", "agent", "import")
+
+
+def _subscriber(kind, sid):
+    model = Lead if kind == "lead" else Customer
+    obj = db.session.get(model, sid) if kind in ("lead", "customer") else None
+    if obj is None:
+        raise NotFound(_("Unknown subscriber."))
+    return obj
+
+
+def address_of(kind, obj):
+    """The address announcements go to: a lead's email, a customer's primary address."""
+    return (obj.email if kind == "lead" else obj.primary_email) or None
+
+
+def _rows(kind, sid):
+    col = Subscription.lead_id if kind == "lead" else Subscription.customer_id
+    return {r.topic: r for r in db.session.execute(select(Subscription).where(col == sid)).scalars()}
+
+
+def state(kind, sid):
+    """{topic: status} for every topic the subscriber can hold; a customer's default shows as the
+    status it amounts to."""
+    rows = _rows(kind, sid)
+    out = {}
+    for topic in T.topics_for(kind):
+        row = rows.get(topic)
+        if row is not None:
+            out[topic] = row.status
+        else:
+            out[topic] = "subscribed" if T.is_subscribed(kind, topic, None) else "unsubscribed"
+    return out
+
+
+def receives(kind, sid, topic):
+    """Does the subscriber receive this topic now (the senders check it again when a mail goes out)?"""
+    row = _rows(kind, sid).get(topic)
+    return T.is_subscribed(kind, topic, row.status if row is not None else None)
+
+
+def _event(kind, sid, topic, action, source, method, *, email=None, actor_id=None, ip=None, delivery_id=None,
+           now=None):
+    db.session.add(ConsentEvent(customer_id=sid if kind == "customer" else None, lead_id=sid if kind == "lead" else None,
+                                topic=topic, action=action, source=source, method=method, email=email,
+                                actor_user_id=actor_id, ip=(ip or None) and str(ip)[:64], delivery_id=delivery_id,
+                                created_at=now or utcnow()))
+
+
+def _set(kind, sid, topic, status, source, now, email=None, confirmed=False):
+    row = _rows(kind, sid).get(topic)
+    if row is None:
+        row = Subscription(customer_id=sid if kind == "customer" else None, lead_id=sid if kind == "lead" else None,
+                           topic=topic, status=status)
+        db.session.add(row)
+    row.status, row.source, row.updated_at = status, source, now
+    if email:
+        row.email = email
+    if status == "pending":
+        row.requested_at = now
+    if confirmed:
+        row.confirmed_at = now
+    return row
+
+
+def _check_topic(kind, topic):
+    if topic not in T.topics_for(kind):
+        raise DomainError(_("Unknown topic."), field="topic")
+
+
+def change(kind, sid, wanted, *, source, method, actor_id=None, ip=None, delivery_id=None, now=None):
+    """Set topics on (True) or off (False) at once. Returns the topics whose state changed.
+
+    Unsubscribing is always immediate. Subscribing is immediate for a customer acting as
+    themselves (portal, preference page) or confirming; from a source in CONFIRM_BY_MAIL, and for
+    every lead, it goes through `request()` (double opt-in) instead."""
+    now = now or utcnow()
+    obj = _subscriber(kind, sid)
+    current = state(kind, sid)
+    changed, to_confirm = [], []
+    for topic, on in wanted.items():
+        _check_topic(kind, topic)
+        if on and current[topic] == "subscribed" or not on and current[topic] == "unsubscribed":
+            continue
+        if on and (source in CONFIRM_BY_MAIL or kind == "lead" and source != "confirmation"):
+            if current[topic] != "pending":
+                to_confirm.append(topic)
+            continue
+        _set(kind, sid, topic, "subscribed" if on else "unsubscribed", source, now, email=address_of(kind, obj),
+             confirmed=on)
+        _event(kind, sid, topic, "subscribe" if on else "unsubscribe", source, method, email=address_of(kind, obj),
+               actor_id=actor_id, ip=ip, delivery_id=delivery_id, now=now)
+        changed.append(topic)
+    if to_confirm:
+        request(kind, sid, to_confirm, source=source, method=method, actor_id=actor_id, ip=ip, now=now)
+        changed.extend(to_confirm)
+    db.session.flush()
+    return changed
+
+
+def request(kind, sid, topics, *, source, method, actor_id=None, ip=None, now=None):
+    """Double opt-in: the topics become "pending" and one confirmation mail goes to the subscriber's
+    address with a signed link (`confirm`). Until confirmed nothing of those topics is sent.
+    Returns the mail row (None when there is no address or nothing to ask)."""
+    from ..mail import outbound
+
+    now = now or utcnow()
+    obj = _subscriber(kind, sid)
+    email = address_of(kind, obj)
+    current = state(kind, sid)
+    asked = [t for t in topics if t in T.topics_for(kind) and current.get(t) != "subscribed"]
+    if not asked or not email:
+        return None
+    for topic in asked:
+        _set(kind, sid, topic, "pending", source, now, email=email)
+        _event(kind, sid, topic, "request", source, method, email=email, actor_id=actor_id, ip=ip, now=now)
+    db.session.flush()
+    locale = outbound.mail_locale(getattr(obj, "language", None))
+    subject = outbound.render_subject("subscribe_confirm", locale)
+    return outbound.queue_mail("subscribe_confirm", ticket=None, to=[email], subject=subject, locale=locale,
+                               automatic=True, now=now,
+                               context={"confirm_url": confirm_url(kind, sid, asked), "topics": asked,
+                                        "subscriber_name": obj.name})
+
+
+def confirm_url(kind, sid, topics):
+    return current_app.config["BASE_URL"].rstrip("/") + "/subscriptions/confirm/" + \
+        tokens.make_confirm_token(kind, sid, topics)
+
+
+def confirm(token, *, ip=None, now=None):
+    """The confirmation link of a double opt-in: its pending topics become subscribed.
+    Returns (kind, sid, [topics confirmed now]); InvalidToken for a bad or expired link."""
+    now = now or utcnow()
+    kind, sid, asked = tokens.load_confirm_token(token)
+    obj = _subscriber(kind, sid)
+    rows = _rows(kind, sid)
+    done = []
+    for topic in asked:
+        row = rows.get(topic)
+        if row is None or row.status != "pending":
+            continue  # confirmed already, or unsubscribed since: the newer choice stands
+        _set(kind, sid, topic, "subscribed", "confirmation", now, email=address_of(kind, obj), confirmed=True)
+        _event(kind, sid, topic, "confirm", "confirmation", "link", email=address_of(kind, obj), ip=ip, now=now)
+        done.append(topic)
+    db.session.flush()
+    return kind, sid, done
+
+
+def unsubscribe_token(token, *, method, ip=None, now=None):
+    """The unsubscribe link of an announcement (one-click POST, the confirmation page's button, or
+    the mailto). Returns (kind, sid, topic, changed); InvalidToken for a bad link."""
+    kind, sid, topic, delivery_id = tokens.load_unsubscribe_token(token)
+    _subscriber(kind, sid)
+    if topic not in T.topics_for(kind):
+        raise tokens.InvalidToken()
+    source = "mailto" if method == "mailto" else "one_click"
+    changed = change(kind, sid, {topic: False}, source=source, method=method, ip=ip, delivery_id=delivery_id, now=now)
+    return kind, sid, topic, bool(changed)
+
+
+def unsubscribe_url(kind, sid, topic, delivery_id=None):
+    return current_app.config["BASE_URL"].rstrip("/") + "/subscriptions/unsubscribe/" + \
+        tokens.make_unsubscribe_token(kind, sid, topic, delivery_id)
+
+
+def preferences_url(kind, sid):
+    return current_app.config["BASE_URL"].rstrip("/") + "/subscriptions/preferences/" + \
+        tokens.make_preferences_token(kind, sid)
+
+
+def history(kind, sid, limit=200):
+    col = ConsentEvent.lead_id if kind == "lead" else ConsentEvent.customer_id
+    return db.session.execute(select(ConsentEvent).where(col == sid).order_by(ConsentEvent.id.desc())
+                              .limit(limit)).scalars().all()
+
+
+# ---------------------------------------------------------------- audiences (SQL)
+
+def _customer_receives(topic):
+    """SQL: the customer (Customer row of the outer query) receives the topic."""
+    own = select(Subscription.id).where(Subscription.customer_id == Customer.id, Subscription.topic == topic)
+    if T.CUSTOMER_DEFAULTS.get(topic):
+        return ~exists(own.where(Subscription.status != "subscribed"))
+    return exists(own.where(Subscription.status == "subscribed"))
+
+
+def customer_address_id():
+    """SQL: the id of the customer's announcement address (primary first, else the oldest)."""
+    return (select(CustomerEmail.id).where(CustomerEmail.customer_id == Customer.id)
+            .order_by(CustomerEmail.is_primary.desc(), CustomerEmail.id).limit(1).correlate(Customer)
+            .scalar_subquery())
+
+
+def customer_audience(topic):
+    """SELECT (customer id, address, language, name) of every customer who receives the topic and can
+    be mailed: not anonymised, not merged away, with an address that is not bouncing. Callers add
+    their own WHERE (who is affected, the segment) and ORDER BY."""
+    return (select(Customer.id, CustomerEmail.email, Customer.language, Customer.name)
+            .join(CustomerEmail, and_(CustomerEmail.id == customer_address_id(), CustomerEmail.bouncing_at.is_(None)))
+            .where(Customer.anonymised_at.is_(None), Customer.merged_into_id.is_(None), _customer_receives(topic)))
+
+
+def lead_audience(topic):
+    """SELECT (lead id, email, None, name) of every lead with a confirmed subscription to the topic
+    and a usable address (not bouncing)."""
+    from sqlalchemy import null
+
+    return (select(Lead.id, Lead.email, null().label("language"), Lead.name)
+            .join(Subscription, and_(Subscription.lead_id == Lead.id, Subscription.topic == topic,
+                                     Subscription.status == "subscribed"))
+            .where(Lead.email.is_not(None), Lead.bouncing_at.is_(None)))

@@ -1,0 +1,153 @@
+"""Subscriptions (issue #8 §1), the core: topic defaults, immediate changes, double opt-in for leads
+and public forms, the consent record, the audiences (never the unsubscribed, unconfirmed or
+bouncing), and an announcement mail's RFC 8058 headers, checked on a real SMTP server, with an
+unsubscribe taking effect before a mail that is already queued."""
+import pytest
+from sqlalchemy import select
+
+from helpdesk.extensions import db
+from helpdesk.leads.models import Lead
+from helpdesk.mail.models import OutboundMail
+from helpdesk.subscriptions import delivery, services as subs, tokens
+from helpdesk.subscriptions.models import AnnouncementDelivery, ConsentEvent, Subscription
+from helpdesk.timeutil import utcnow
+from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
+
+BASE_URL = "https://desk.example"
+
+
+@pytest.fixture
+def app(app_factory, smtp_server):
+    app = app_factory(BASE_URL=BASE_URL, MAIL_DEFAULT_SENDER="Support <support@desk.example>",
+                      **smtp_server.mail_config())
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+def audience_ids(topic, kind="customer"):
+    q = subs.customer_audience(topic) if kind == "customer" else subs.lead_audience(topic)
+    return {row[0] for row in db.session.execute(q)}
+
+
+def test_customer_defaults_and_immediate_changes(app, make):
+    c = make.customer(email="ani@example.net")
+    db.session.commit()
+    assert subs.state("customer", c.id) == {"maintenance": "subscribed", "promotions": "unsubscribed",
+                                            "general": "subscribed"}
+    assert c.id in audience_ids("maintenance") and c.id not in audience_ids("promotions")
+
+    changed = subs.change("customer", c.id, {"maintenance": False, "promotions": True}, source="portal",
+                          method="checkbox")
+    db.session.commit()
+    assert sorted(changed) == ["maintenance", "promotions"]
+    assert subs.state("customer", c.id)["maintenance"] == "unsubscribed"
+    assert c.id not in audience_ids("maintenance") and c.id in audience_ids("promotions")
+    events = subs.history("customer", c.id)
+    assert {(e.topic, e.action, e.source, e.method) for e in events} == {
+        ("maintenance", "unsubscribe", "portal", "checkbox"), ("promotions", "subscribe", "portal", "checkbox")}
+    assert all(e.email == "ani@example.net" and e.created_at is not None for e in events)
+    # a change to what already holds records nothing
+    assert subs.change("customer", c.id, {"promotions": True}, source="portal", method="checkbox") == []
+    assert len(subs.history("customer", c.id)) == 2
+
+
+def test_lead_double_opt_in(app, make, smtp_server, run_jobs):
+    lead = Lead(name="Budi", email="budi@example.org", source="website")
+    db.session.add(lead)
+    db.session.flush()
+    subs.change("lead", lead.id, {"promotions": True}, source="offer_form", method="checkbox")
+    db.session.commit()
+    lead_id = lead.id
+    assert subs.state("lead", lead_id) == {"promotions": "pending", "general": "unsubscribed"}
+    assert lead_id not in audience_ids("promotions", "lead")  # nothing until confirmed
+    run_jobs()
+    [mail] = smtp_server.to("budi@example.org")
+    url = next(line for line in mail.text.splitlines() if "/subscriptions/confirm/" in line).strip()
+    token = url.rsplit("/", 1)[1]
+
+    kind, sid, done = subs.confirm(token)
+    db.session.commit()
+    assert (kind, sid, done) == ("lead", lead_id, ["promotions"])
+    assert lead_id in audience_ids("promotions", "lead")
+    assert [e.action for e in reversed(subs.history("lead", lead_id))] == ["request", "confirm"]
+    # the link again confirms nothing more
+    assert subs.confirm(token)[2] == []
+
+
+def test_public_form_subscription_of_a_customer_waits_for_confirmation(app, make):
+    c = make.customer(email="citra@example.net")
+    db.session.commit()
+    subs.change("customer", c.id, {"promotions": True}, source="support_form", method="checkbox")
+    db.session.commit()
+    assert subs.state("customer", c.id)["promotions"] == "pending"
+    assert c.id not in audience_ids("promotions")
+    assert db.session.scalar(select(OutboundMail).where(OutboundMail.kind == "subscribe_confirm")).to_addrs == \
+        ["citra@example.net"]
+
+
+def test_audiences_leave_out_bouncing_anonymised_and_merged(app, make):
+    ok, bouncing, anon, merged = (make.customer(email=f"{n}@example.net") for n in ("ok", "bounce", "anon", "merged"))
+    bouncing.emails[0].bouncing_at = utcnow()
+    anon.anonymised_at = utcnow()
+    merged.merged_into_id = ok.id
+    lead = Lead(name="L", email="l@example.org", bouncing_at=utcnow())
+    db.session.add(lead)
+    db.session.flush()
+    db.session.add(Subscription(lead_id=lead.id, topic="general", status="subscribed", updated_at=utcnow()))
+    db.session.commit()
+    assert audience_ids("maintenance") == {ok.id}
+    assert audience_ids("general", "lead") == set()
+
+
+def test_announcement_headers_and_unsubscribe_before_the_next_mail(app, make, smtp_server, run_jobs, client):
+    c = make.customer(email="dewi@example.net")
+    db.session.commit()
+    cid = c.id
+
+    def announce(key):
+        did = delivery.claim(key, kind="announce", customer_id=cid, email="dewi@example.net")
+        assert delivery.claim(key, kind="announce", customer_id=cid, email="dewi@example.net") is None
+        row = delivery.send(did, "subscribe_confirm", topic="maintenance", kind="customer", sid=cid,
+                            to="dewi@example.net", locale="en", subject="Notice",
+                            context={"confirm_url": "https://x", "topics": ["maintenance"], "subscriber_name": "D"})
+        db.session.commit()
+        return did, row.id
+
+    first_delivery, _ = announce("test:1")
+    run_jobs()
+    [mail] = smtp_server.to("dewi@example.net")
+    header = mail["List-Unsubscribe"]
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    https = header.split("<")[2].rstrip(">, ")
+    assert header.startswith("<mailto:support@desk.example?subject=unsubscribe%20")
+    assert https.startswith(f"{BASE_URL}/subscriptions/unsubscribe/") and https in mail.text
+    assert tokens.load_unsubscribe_token(https.rsplit("/", 1)[1]) == ("customer", cid, "maintenance",
+                                                                      first_delivery)
+
+    _, second = announce("test:2")  # queued, not sent yet
+    subs.unsubscribe_token(https.rsplit("/", 1)[1], method="one-click")
+    db.session.commit()
+    smtp_server.clear()
+    run_jobs()
+    assert smtp_server.to("dewi@example.net") == []
+    assert db.session.get(OutboundMail, second).status == "skipped"
+    [event] = [e for e in subs.history("customer", cid) if e.action == "unsubscribe"]
+    assert (event.source, event.method, event.delivery_id) == ("one_click", "one-click", first_delivery)
+
+
+def test_a_bounce_of_an_announcement_marks_the_delivery_and_the_address(app, make):
+    c = make.customer(email="eko@example.net")
+    db.session.commit()
+    did = delivery.claim("test:b", kind="announce", customer_id=c.id, email="eko@example.net")
+    row = delivery.send(did, "subscribe_confirm", topic="maintenance", kind="customer", sid=c.id,
+                        to="eko@example.net", locale="en", subject="Notice",
+                        context={"confirm_url": "https://x", "topics": ["maintenance"], "subscriber_name": "E"})
+    db.session.commit()
+    found = delivery.mark_bounced([f"<{row.message_id}>"], hard=True)
+    db.session.commit()
+    assert [d.id for d in found] == [did]
+    assert db.session.get(AnnouncementDelivery, did).status == "bounced"
+    assert c.emails[0].bouncing_at is not None
+    assert c.id not in audience_ids("maintenance")
+    assert db.session.scalar(select(ConsentEvent.id)) is None  # a bounce is not a consent change
