@@ -86,6 +86,15 @@ class Config:
         self.RENEWAL_REMINDER_DAYS = os.environ.get("RENEWAL_REMINDER_DAYS", "30,14,3")
         self.RENEWAL_INVOICE_DAYS_BEFORE = _int("RENEWAL_INVOICE_DAYS_BEFORE", 30)
         self.RENEWAL_GRACE_DAYS = _int("RENEWAL_GRACE_DAYS", 7)
+        # Announcements (issue #8): maintenance notices go out MAINTENANCE_ANNOUNCE_DAYS before the
+        # start (the window's own setting, this is its default), a reminder MAINTENANCE_REMINDER_HOURS
+        # before; each sweep (every minute) queues at most ANNOUNCE_BATCH mails per notice (the rate
+        # limit), and continues on the next. Double opt-in links last SUBSCRIBE_CONFIRM_MAX_AGE seconds.
+        self.MAINTENANCE_ANNOUNCE_DAYS = _int("MAINTENANCE_ANNOUNCE_DAYS", 3)
+        self.MAINTENANCE_REMINDER_HOURS = _int("MAINTENANCE_REMINDER_HOURS", 3)
+        self.ANNOUNCE_BATCH = _int("ANNOUNCE_BATCH", 200)
+        self.SUBSCRIBE_CONFIRM_MAX_AGE = _int("SUBSCRIBE_CONFIRM_MAX_AGE", 7 * 24 * 3600)
+        self.STATUS_PAST_DAYS = _int("STATUS_PAST_DAYS", 90)  # how far back the status page lists past windows
         # Failed portal password sign-ins per IP and per address.
         self.PORTAL_PASSWORD_RATE_LIMIT = os.environ.get("PORTAL_PASSWORD_RATE_LIMIT", "10 per 5 minutes")
         self.BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "id")
