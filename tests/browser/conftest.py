@@ -11,19 +11,49 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
+class _Served:
+    """An app served by werkzeug in a background thread on a free port."""
+
+    def __init__(self, server_app):
+        self.app = server_app
+        self.server = make_server("127.0.0.1", 0, server_app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="live-server", daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(10)
+        self.server.server_close()
+
+
 @pytest.fixture
 def live_server(app_factory):
     """The real app (CSRF on, as in production) served by werkzeug in a background thread."""
-    server_app = app_factory(WTF_CSRF_ENABLED=True)
-    server = make_server("127.0.0.1", 0, server_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
+    served = _Served(app_factory(WTF_CSRF_ENABLED=True))
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield served.url
     finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
+        served.stop()
+
+
+@pytest.fixture
+def mail_live_server(app_factory):
+    """`mail_live_server(smtp_server, sender, **config)`: the real app (CSRF on) that sends real mail
+    to that SMTP test server from `sender`, served like live_server; returns (app, base URL)."""
+    started = []
+
+    def start(smtp, sender, **config):
+        served = _Served(app_factory(WTF_CSRF_ENABLED=True, MAIL_DEFAULT_SENDER=sender, **smtp.mail_config(),
+                                     **config))
+        started.append(served)
+        return served.app, served.url
+
+    try:
+        yield start
+    finally:
+        for served in started:
+            served.stop()
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@ ticket; the agent sees the inline image, the threading rule and the full origina
 the reply reaches a real SMTP server threaded; the admin reads the inbound log and turns a
 spam-flagged message into a ticket. Screenshots for the README."""
 import base64
-import threading
 from email.message import EmailMessage
 
 import pytest
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from helpdesk.extensions import db
 from helpdesk.mail import crypto, fetch
@@ -49,19 +47,9 @@ def first_mail():
 
 
 @pytest.fixture
-def mail_server(app_factory, smtp_server):
+def mail_server(mail_live_server, smtp_server):  # noqa: F811
     """The real app (CSRF on) that sends real mail to the test SMTP server."""
-    server_app = app_factory(WTF_CSRF_ENABLED=True, MAIL_DEFAULT_SENDER="support@helpdesk.test",
-                             **smtp_server.mail_config())
-    server = make_server("127.0.0.1", 0, server_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server_app, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
+    return mail_live_server(smtp_server, "support@helpdesk.test")
 
 
 def test_mail_becomes_a_ticket_the_agent_answers_and_the_admin_reads_the_log(

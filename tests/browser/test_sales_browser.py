@@ -9,13 +9,11 @@ Every page is checked for console errors, foreign requests and axe-core violatio
 for the README (test-output/browser/sales-0N-*.png, copied to docs/screenshots/)."""
 import base64
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from helpdesk.billing import money
 from helpdesk.billing.models import Invoice, Payment
@@ -70,19 +68,9 @@ def _alert(page, message):
 
 
 @pytest.fixture
-def mail_server(app_factory, smtp_server):  # noqa: F811
+def mail_server(mail_live_server, smtp_server):  # noqa: F811
     """The real app (CSRF on) that sends real mail to the test SMTP server."""
-    server_app = app_factory(WTF_CSRF_ENABLED=True, MAIL_DEFAULT_SENDER="sales@helpdesk.test",
-                             **smtp_server.mail_config())
-    server = make_server("127.0.0.1", 0, server_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield server_app, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
+    return mail_live_server(smtp_server, "sales@helpdesk.test")
 
 
 def test_seminar_lead_to_fulfilled_website(app, make, mail_server, smtp_server, browser, axe_source,  # noqa: F811
