@@ -19,7 +19,8 @@ text: the mail templates escape them (paragraphs and line breaks), never render 
 """
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
+from sqlalchemy import update as sql_update
 
 from .. import jobs as job_queue
 from ..errors import DomainError, NotFound
@@ -217,7 +218,7 @@ def cancel(campaign_id, actor_id, *, now=None):
 def _start(c, now):
     """scheduled → sending, once (a conditional UPDATE: two sweeps at once start it once)."""
     total = count(c)
-    res = db.session.execute(update(Campaign).where(Campaign.id == c.id, Campaign.status == "scheduled")
+    res = db.session.execute(sql_update(Campaign).where(Campaign.id == c.id, Campaign.status == "scheduled")
                              .values(status="sending", started_at=now, recipients_total=total, updated_at=now)
                              .execution_options(synchronize_session=False))
     db.session.refresh(c)
@@ -257,7 +258,7 @@ def run_batch(campaign_id, now=None, limit=None):
         queued += 1
     finished = len(rows) < limit
     if finished:
-        db.session.execute(update(Campaign).where(Campaign.id == c.id, Campaign.status == "sending")
+        db.session.execute(sql_update(Campaign).where(Campaign.id == c.id, Campaign.status == "sending")
                            .values(status="sent", finished_at=now, updated_at=now)
                            .execution_options(synchronize_session=False))
     db.session.flush()
