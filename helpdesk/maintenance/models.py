@@ -31,6 +31,7 @@ class MaintenanceWindow(db.Model):
     announce_days = db.Column(db.Integer, nullable=False, default=3)
     revision = db.Column(db.Integer, nullable=False, default=0)
     change_note = db.Column(db.String(500))  # what changed in the latest revision (shown in the update)
+    revision_kind = db.Column(db.String(10))  # the latest revision's notice: "updated" or "extended"
     cancel_reason = db.Column(db.String(500))
     created_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
