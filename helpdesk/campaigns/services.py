@@ -36,6 +36,7 @@ LANGS = ("id", "en")
 MAIL_KIND = "campaign"
 EDITABLE = ("draft",)
 CANCELLABLE = ("scheduled", "sending")
+EXAMPLE_ADDRESS = "recipient@example.com"
 
 
 def get(campaign_id):
@@ -173,7 +174,14 @@ def preview(c, n=20):
         subject, text, html = render(c, sid=row[0], email=row[1], name=row[3], locale=loc)
         samples.append({"locale": loc, "count": v["count"], "to": row[1], "subject": subject, "text": text,
                         "html": html})
-    return {"count": sum(v["count"] for v in variants.values()), "first": first_recipients(c, n), "samples": samples}
+    if not samples and languages(c):  # nobody yet: how the mail looks, for an example address
+        written = languages(c)
+        for loc in written + ([None] if len(written) > 1 else []):
+            subject, text, html = render(c, sid=0, email=EXAMPLE_ADDRESS, name="", locale=loc)
+            samples.append({"locale": loc, "count": 0, "to": EXAMPLE_ADDRESS, "subject": subject, "text": text,
+                            "html": html})
+    return {"count": sum(v["count"] for v in variants.values()), "first": first_recipients(c, n) if n else [],
+            "samples": samples}
 
 
 # ---------------------------------------------------------------- sending
