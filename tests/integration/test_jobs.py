@@ -260,7 +260,9 @@ def test_cron_config_registers_the_sweeps_and_they_run(app, desk, run_jobs):
                        "helpdesk.sla.jobs.cron_sla_sweep": ("sla", 60),
                        "helpdesk.leads.jobs.cron_lead_reminders": ("default", 60),
                        "helpdesk.sales.jobs.cron_expire_offers": ("default", 3600),
-                       "helpdesk.sales.renewals.cron_renewals": ("default", 3600)}
+                       "helpdesk.sales.renewals.cron_renewals": ("default", 3600),
+                       "helpdesk.maintenance.jobs.cron_maintenance_sweep": ("default", 60),
+                       "helpdesk.campaigns.jobs.cron_campaigns": ("default", 60)}
     new_ticket(desk)
     db.session.commit()
     jobs.get_queue("mail").empty()  # as if the process had died between the commit and the push
