@@ -187,3 +187,19 @@ def test_status_page_and_feed_in_both_languages_without_customer_data(client, wo
     assert not any(s in body for s in secrets) and str(too_old) not in links
     feed_id = ET.fromstring(client.get("/status/feed.atom?lang=id").data)
     assert "Pekerjaan berjalan" in [e.find(f"{ATOM}title").text for e in feed_id.findall(f"{ATOM}entry")]
+
+
+def test_the_server_of_an_owned_item_is_entered_on_the_customer_page(client, auth, world, make):
+    from helpdesk.warranty.models import OwnedItem
+
+    admin = make.user(email="admin@desk.example", roles=["admin"])
+    db.session.commit()
+    auth.login(admin.email)
+    assert b'name="server"' in client.get(f"/customers/{world['ani']}").data
+    resp = client.post(f"/customers/{world['ani']}/items", data={
+        "product_id": str(world["hosting"]), "status": "active", "identifier": "baru.id", "server": " SRV9.Example.NET ",
+        "purchase_date": "2026-02-01"})
+    assert resp.status_code == 302
+    item = db.session.execute(select(OwnedItem).where(OwnedItem.identifier == "baru.id")).scalar_one()
+    assert item.server == "srv9.example.net"
+    assert "srv9.example.net" in maint.known_servers()
