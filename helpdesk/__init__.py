@@ -119,6 +119,7 @@ def register_blueprints(app):
     from .customers.views import bp as customers_bp
     from .portal.views import bp as portal_bp
     from .portal import sales_views as _portal_sales  # noqa: F401  (My purchases, invoice PDFs: portal routes)
+    from .subscriptions import portal_views as _portal_subscriptions  # noqa: F401  (/portal/subscriptions)
     from .sla.report_views import bp as sla_report_bp
     from .sla.views import bp as notifications_bp
     from .sla.views import install as install_bell

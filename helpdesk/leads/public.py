@@ -12,13 +12,15 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, SelectMultipleField, StringField, TelField, TextAreaField
+from wtforms import BooleanField, EmailField, HiddenField, SelectMultipleField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from ..customers.phone import InvalidPhone, normalise_phone
 from ..errors import DomainError
 from ..extensions import db
 from ..warranty.admin_forms import LINE_LABELS
+from ..subscriptions import services as subscriptions
+from ..subscriptions.forms import PROMOTIONS_OPT_IN, PROMOTIONS_OPT_IN_HELP
 from ..webform import tokens
 from ..webform.views import count_submission, over_limit
 from . import services
@@ -53,6 +55,7 @@ class OfferForm(FlaskForm):
                             description=_l("For example: what your business does, what you need, and when."))
     campaign = StringField(_l("Campaign or promo code (optional)"), filters=[_strip],
                            validators=[Optional(), Length(max=80)])
+    promotions = BooleanField(PROMOTIONS_OPT_IN, description=PROMOTIONS_OPT_IN_HELP)  # unticked: opt-in only
     source = HiddenField()
     # Honeypot: hidden from people, filled in by bots.
     fax_number = StringField(_l("Leave this field empty"), validators=[Optional()])
@@ -108,10 +111,13 @@ def form():
     if message:
         return _render(form, 429, message)
     try:
-        services.capture(name=form.name.data, company=form.company.data, email=form.email.data,
-                         phone=form.phone.data, source=form.source.data, campaign=form.campaign.data,
-                         product_lines=form.product_lines.data or [], notes=form.message.data,
-                         channel="offer_form")
+        lead, _created = services.capture(name=form.name.data, company=form.company.data, email=form.email.data,
+                                          phone=form.phone.data, source=form.source.data, campaign=form.campaign.data,
+                                          product_lines=form.product_lines.data or [], notes=form.message.data,
+                                          channel="offer_form")
+        if form.promotions.data and lead.email:  # double opt-in: nothing is sent until the mailed link is confirmed
+            subscriptions.change("lead", lead.id, {"promotions": True}, source="offer_form", method="checkbox",
+                                 ip=request.remote_addr)
     except DomainError as exc:
         db.session.rollback()
         name = exc.details.get("field")

@@ -9,7 +9,7 @@ from .models import RESULTS
 SECURITY_CHOICES = [("ssl", _l("SSL/TLS (port 993)")), ("starttls", _l("STARTTLS (port 143)")),
                     ("plain", _l("Plain, unencrypted (loopback host only)"))]
 AFTER_FETCH_CHOICES = [("flag", _l("Mark as read (\\Seen)")), ("move", _l("Move to the processed folder"))]
-REASONS = ("auto_reply", "bounce", "spam", "automated", "own_bounce", "own_mail")
+REASONS = ("auto_reply", "bounce", "spam", "automated", "own_bounce", "own_mail", "unsubscribe")
 
 
 class MailboxForm(FlaskForm):

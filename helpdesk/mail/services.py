@@ -657,6 +657,7 @@ def _claim_key(key, row, ticket_id=None, direction="in"):
 
 def ingest_parsed(row, msg, ctx, now, force_ticket=False):
     """Turn one parsed message into a ticket, a reply or a log entry (inside the caller's savepoint)."""
+    from ..subscriptions import inbound as subscription_inbound
     from . import classify as classify_mod
     from . import threading as threading_mod
 
@@ -669,6 +670,9 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         if known.direction == "out":
             return _finish(row, msg, "ignored", ticket=ticket, reason="own_mail", now=now)
         return _finish(row, msg, "duplicate", ticket=ticket, now=now)
+    if subscription_inbound.unsubscribe(msg, now=now):  # "unsubscribe <token>": the List-Unsubscribe mailto
+        _claim_key(key, row)
+        return _finish(row, msg, "ignored", reason="unsubscribe", now=now)
 
     verdict = classify_mod.classify(msg, ctx.blocklist)
     if verdict.kind == "bounce":

@@ -2,9 +2,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import EmailField, HiddenField, SelectField, StringField, TelField, TextAreaField
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from ..subscriptions.forms import PROMOTIONS_OPT_IN, PROMOTIONS_OPT_IN_HELP
 from .services import TOPICS
 
 TOPIC_LABELS = {
@@ -40,6 +41,7 @@ class WebForm(FlaskForm):
     message = TextAreaField(_l("Your message"), validators=[DataRequired(_l("Please describe what you need.")),
                                                             Length(max=50_000)])
     attachments = MultipleFileField(_l("Attachments (optional)"))
+    promotions = BooleanField(PROMOTIONS_OPT_IN, description=PROMOTIONS_OPT_IN_HELP)  # unticked: opt-in only
     # Honeypot: hidden from people, filled in by bots.
     fax_number = StringField(_l("Leave this field empty"), validators=[Optional()])
 

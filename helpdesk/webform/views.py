@@ -13,6 +13,7 @@ from limits import parse
 
 from ..errors import DomainError
 from ..extensions import db, limiter
+from ..subscriptions import services as subscriptions
 from . import services, tokens
 from .forms import EmbedForm, WebForm
 
@@ -124,6 +125,9 @@ def _handle(form, embed):
         ticket = services.submit(name=form.name.data, email=form.email.data, phone=form.phone.data,
                                  topic=form.topic.data, website=form.website.data, subject=form.subject.data,
                                  message=form.message.data, files=_files(form), language=lang)
+        if form.promotions.data:  # double opt-in: nothing is sent until the mailed link is confirmed
+            subscriptions.change("customer", ticket.customer_id, {"promotions": True}, source="support_form",
+                                 method="checkbox", ip=request.remote_addr)
     except DomainError as exc:
         db.session.rollback()
         name = exc.details.get("field")
