@@ -314,6 +314,9 @@ def to_customer(lead, actor_id=None, now=None):
                                              kind="b2b" if lead.company else "b2c")
     lead.customer_id = customer.id
     lead.updated_at = now
+    from ..subscriptions.services import carry_over
+
+    carry_over(lead.id, customer.id, now)  # what the prospect subscribed to (or refused) stays true
     _log(lead, "converted", None, actor_id, {"customer_id": customer.id, "linked": linked}, now)
     return customer
 

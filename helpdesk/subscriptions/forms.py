@@ -24,7 +24,7 @@ SOURCE_LABELS = {
     "portal": _l("Customer portal"), "support_form": _l("Support form"), "offer_form": _l("Offer form"),
     "preference_page": _l("Preference page"), "one_click": _l("One-click unsubscribe"), "mailto": _l("Email"),
     "agent": _l("Agent"), "api": _l("API"), "confirmation": _l("Confirmation link"), "bounce": _l("Bounce"),
-    "import": _l("Import"),
+    "import": _l("Import"), "lead_conversion": _l("Lead became a customer"),
 }
 # the promotions box of the support and offer forms (unticked by default)
 PROMOTIONS_OPT_IN = _l("Send me product news and promotions")

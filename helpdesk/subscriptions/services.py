@@ -200,6 +200,26 @@ def preferences_url(kind, sid):
         tokens.make_preferences_token(kind, sid)
 
 
+def carry_over(lead_id, customer_id, now=None):
+    """A lead became a customer: the lead's own choices (a confirmed subscription, or an
+    unsubscribe) become the customer's for every topic the customer has not chosen on yet, each
+    with a consent event (source "lead_conversion"). Returns the topics carried over."""
+    now = now or utcnow()
+    customer = _subscriber("customer", customer_id)
+    mine = _rows("customer", customer_id)
+    done = []
+    for topic, row in _rows("lead", lead_id).items():
+        if row.status not in ("subscribed", "unsubscribed") or topic in mine:
+            continue  # an unconfirmed request is not consent; the customer's own choice stands
+        _set("customer", customer_id, topic, row.status, "lead_conversion", now, email=customer.primary_email,
+             confirmed=row.status == "subscribed")
+        _event("customer", customer_id, topic, "subscribe" if row.status == "subscribed" else "unsubscribe",
+               "lead_conversion", "carried over", email=customer.primary_email, now=now)
+        done.append(topic)
+    db.session.flush()
+    return done
+
+
 def history(kind, sid, limit=200):
     col = ConsentEvent.lead_id if kind == "lead" else ConsentEvent.customer_id
     return db.session.execute(select(ConsentEvent).where(col == sid).order_by(ConsentEvent.id.desc())

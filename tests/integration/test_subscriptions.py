@@ -151,3 +151,39 @@ def test_a_bounce_of_an_announcement_marks_the_delivery_and_the_address(app, mak
     assert c.emails[0].bouncing_at is not None
     assert c.id not in audience_ids("maintenance")
     assert db.session.scalar(select(ConsentEvent.id)) is None  # a bounce is not a consent change
+
+
+def test_a_lead_becoming_a_customer_keeps_its_choices(app, make):
+    from helpdesk.leads import services as leads
+
+    lead = Lead(name="Fajar", email="fajar@example.org", source="seminar")
+    db.session.add(lead)
+    db.session.flush()
+    db.session.add_all([Subscription(lead_id=lead.id, topic="promotions", status="subscribed", updated_at=utcnow()),
+                        Subscription(lead_id=lead.id, topic="general", status="unsubscribed", updated_at=utcnow())])
+    db.session.commit()
+    customer = leads.to_customer(lead)
+    db.session.commit()
+    assert subs.state("customer", customer.id) == {"maintenance": "subscribed", "promotions": "subscribed",
+                                                   "general": "unsubscribed"}
+    assert customer.id in audience_ids("promotions") and customer.id not in audience_ids("general")
+    assert {(e.topic, e.action, e.source) for e in subs.history("customer", customer.id)} == {
+        ("promotions", "subscribe", "lead_conversion"), ("general", "unsubscribe", "lead_conversion")}
+
+
+def test_a_pending_lead_request_is_not_carried_to_the_customer(app, make):
+    from helpdesk.leads import services as leads
+
+    existing = make.customer(email="gita@example.org")
+    subs.change("customer", existing.id, {"general": False}, source="portal", method="checkbox")
+    lead = Lead(name="Gita", email="gita@example.org", source="website")
+    db.session.add(lead)
+    db.session.flush()
+    db.session.add_all([Subscription(lead_id=lead.id, topic="promotions", status="pending", updated_at=utcnow()),
+                        Subscription(lead_id=lead.id, topic="general", status="subscribed", updated_at=utcnow())])
+    db.session.commit()
+    assert leads.to_customer(lead).id == existing.id
+    db.session.commit()
+    # the pending request is no consent, and the customer's own "no" to general stands
+    assert subs.state("customer", existing.id) == {"maintenance": "subscribed", "promotions": "unsubscribed",
+                                                   "general": "unsubscribed"}
