@@ -46,7 +46,7 @@ def index():
 @bp.route("/<int:window_id>")
 def show(window_id):
     w = db.session.get(MaintenanceWindow, window_id)
-    if w is None or w.status == "draft":
+    if w is None or w.published_at is None:
         abort(404)
     return render_template("status/show.html", w=public_window(w, utcnow(), _lang()))
 

@@ -171,6 +171,7 @@ def update_window(window_id, actor_id, *, change_note=None, now=None, **fields):
     v = _validate(fields)
     old = {k: getattr(w, k) for k in NOTICE_FIELDS}
     new = {k: v[k] for k in NOTICE_FIELDS}
+    old_targets = tuple(sorted(map(str, t)) for t in targets_of(w))
     kind = schedule.revision_kind(old, new)
     if w.status == "scheduled" and kind and announce_started(w):
         pending = (w.revision or 0) > (w.notified_revision or 0)
@@ -187,6 +188,9 @@ def update_window(window_id, actor_id, *, change_note=None, now=None, **fields):
         setattr(w, k, v[k])
     w.updated_at = now
     _set_targets(w, v["servers"], v["product_ids"], v["item_ids"])
+    new_targets = tuple(sorted(map(str, t)) for t in (v["servers"], v["product_ids"], v["item_ids"]))
+    if w.status == "scheduled" and w.announced_at is not None and new_targets != old_targets:
+        w.announced_at = None  # the sweep announces to the newly affected (nobody gets it twice)
     db.session.flush()
     return w
 
@@ -403,23 +407,25 @@ def send_batch(w, kind, limit, now, reminder_hours=None):
 
 # ---------------------------------------------------------------- lists (agent pages, status page)
 
-def windows(now, *, published_only=False, past_days=None):
-    """{"upcoming": [...], "ongoing": [...], "past": [...]} (drafts only for agents)."""
-    q = select(MaintenanceWindow)
-    if published_only:
-        q = q.where(MaintenanceWindow.status.in_(("scheduled", "cancelled")))
-    if past_days is not None:
-        from datetime import timedelta
+def windows(now, *, published_only=False, past_days=None, past_limit=100):
+    """{"upcoming": [...], "ongoing": [...], "past": [...]}: every window not over yet, and the latest
+    `past_limit` past ones (within `past_days`). The public sees published windows only (a draft
+    never, also once cancelled); agents also see drafts."""
+    from datetime import timedelta
 
-        q = q.where(MaintenanceWindow.ends_at >= now - timedelta(days=past_days))
-    rows = db.session.execute(q.order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id)).scalars().all()
-    out = {"upcoming": [], "ongoing": [], "past": []}
-    for w in rows:
+    W = MaintenanceWindow
+    where = [W.published_at.is_not(None)] if published_only else []
+    current = db.session.execute(select(W).where(W.ends_at > now, *where).order_by(W.starts_at, W.id)).scalars().all()
+    past_q = select(W).where(W.ends_at <= now, *where)
+    if past_days is not None:
+        past_q = past_q.where(W.ends_at >= now - timedelta(days=past_days))
+    past = db.session.execute(past_q.order_by(W.ends_at.desc(), W.id.desc()).limit(past_limit)).scalars().all()
+    out = {"upcoming": [], "ongoing": [], "past": list(past)}
+    for w in current:
         ph = schedule.phase(w, now)
         if w.status == "cancelled" and ph == "ongoing":
             ph = "past" if published_only else "upcoming"
         out[ph].append(w)
-    out["past"].reverse()
     return out
 
 

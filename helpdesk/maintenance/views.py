@@ -128,7 +128,7 @@ def _render_form(form, w=None, status=200):
 @bp.route("")
 def index():
     lists = services.windows(utcnow())
-    return render_template("maintenance/index.html", lists=lists)
+    return render_template("maintenance/index.html", lists=lists, products={p.id: p for p in _products()})
 
 
 @bp.route("/new", methods=["GET", "POST"])

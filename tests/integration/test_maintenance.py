@@ -307,3 +307,29 @@ def test_tickets_during_a_window_are_linked_with_one_auto_reply(world, make, smt
     assert f"[#{number}]" in mail["Subject"] and f"{BASE_URL}/status/{wid}" in mail.text
     assert "Hosting 1 GB · tokoani.com" in mail.text
     assert [x.id for x in maint.windows_of_ticket(first_id)] == [wid]
+
+
+def test_new_targets_after_the_announcement_reach_only_the_newly_affected(world):
+    w = world
+    wid = window(w, servers=["srv1.example.net"])
+    sweep(START - timedelta(days=3))
+    fields = dict(title_id="Pemeliharaan server srv1", title_en="Server srv1 maintenance",
+                  description_id="Pembaruan kernel.", description_en="Kernel upgrade.", starts_at=START, ends_at=END,
+                  impact="downtime")
+    maint.update_window(wid, w.tech_id, now=START - timedelta(days=2), servers=["srv1.example.net", "srv2.example.net"],
+                        **fields)
+    db.session.commit()
+    assert db.session.get(MaintenanceWindow, wid).revision == 0  # nothing customers read changed
+    assert sweep(START - timedelta(days=2))["announce"] == 1
+    assert recipients(wid, "announce") == ["ani@example.net", "budi@example.net", "citra@example.net"]
+    assert sweep(START - timedelta(hours=3))["reminder"] == 3
+
+
+def test_a_cancelled_draft_never_shows_and_sends_nothing(world):
+    w = world
+    wid = window(w, servers=["srv1.example.net"], publish_at=None)
+    maint.cancel(wid, w.tech_id, "Not needed", now=START - timedelta(days=4))
+    db.session.commit()
+    assert sweep(START - timedelta(days=3)) == {"windows": 1}
+    assert deliveries(wid) == [] and maint.windows(START, published_only=True) == {"upcoming": [], "ongoing": [],
+                                                                                    "past": []}
