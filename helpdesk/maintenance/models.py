@@ -6,7 +6,7 @@ recipient (AnnouncementDelivery.dedupe_key). The sweep's progress per window: an
 reminded_at, completed_at (when that notice was fanned out), notified_revision (the revision whose
 "updated" / "extended" notice went out), cancel_notified_at.
 """
-from sqlalchemy import Index, text
+from sqlalchemy import Index
 
 from ..extensions import db
 from ..timeutil import utcnow

@@ -329,20 +329,6 @@ def subject(kind, locale, w):
     return outbound.render_subject(mail_kind(kind), locale, title={"id": w.title_id, "en": w.title_en})
 
 
-def sample(window_id, locale="id"):
-    """A sample announcement as the first affected subscriber would read it (html of one language)."""
-    from flask import render_template
-    from markupsafe import Markup
-
-    w = get(window_id)
-    row = db.session.execute(audience(w).order_by(Customer.id).limit(1)).first()
-    items = items_by_customer(w, [row[0]]).get(row[0], []) if row else []
-    ctx = mail_context(w, "announce", items)
-    html = render_template(f"mail/{locale}/maint_announce.html", lang=locale, customer_name=row[3] if row else "",
-                           **ctx)
-    return {"subject": subject("announce", locale, w), "html": Markup(html), "to": row[1] if row else None}
-
-
 def dedupe_key(w, kind, customer_id, revision=0):
     return f"w{w.id}:{kind}:{revision}:c{customer_id}"
 

@@ -155,15 +155,14 @@ def show(window_id):
     w = services.get(window_id)
     now = utcnow()
     info = services.affected(window_id)
+    # the announcement as the first affected subscriber reads it (a placeholder when there is none)
+    first = info["customers"][0] if info["customers"] else {"name": "", "items": []}
     samples = {}
-    if info["customers"]:
-        first = info["customers"][0]
-        items = first["items"]
-        for lang in ("id", "en"):
-            ctx = services.mail_context(w, "announce", items)
-            samples[lang] = {"subject": services.subject("announce", lang, w),
-                             "text": render_template(f"mail/{lang}/maint_announce.txt", lang=lang,
-                                                     customer_name=first["name"], **ctx).strip()}
+    for lang in ("id", "en"):
+        ctx = services.mail_context(w, "announce", first["items"])
+        samples[lang] = {"subject": services.subject("announce", lang, w),
+                         "text": render_template(f"mail/{lang}/maint_announce.txt", lang=lang,
+                                                 customer_name=first["name"], **ctx).strip()}
     counts = {}
     for d in services.delivery_log(window_id):
         key = (d["delivery"].kind, d["status"])

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from helpdesk.extensions import db
 from helpdesk.maintenance import jobs as mjobs
