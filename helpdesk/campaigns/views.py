@@ -4,6 +4,7 @@ holds the rules."""
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from flask_login import current_user
 from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -20,6 +21,12 @@ from .models import Campaign
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 ROLES = ("marketing", "admin")
 PAGE_SIZE = 50
+
+
+@bp.app_context_processor
+def _nav():
+    return {"campaigns_visible": lambda: hasattr(current_user, "has_role") and current_user.is_authenticated
+            and any(current_user.has_role(r) for r in ROLES)}
 
 
 @bp.context_processor

@@ -150,7 +150,8 @@ def add_item(customer_id):
     return _add_owned(customer_id, _item_form, "item_form", lambda cust, form: warranty_services.create_item(
         customer_id=cust.id, product_id=int(form.product_id.data), purchase_date=form.purchase_date.data,
         activation_date=form.activation_date.data, reference=form.reference.data,
-        identifier=form.identifier.data, status=form.status.data, amount_paid=_rupiah(form.amount_paid.data)),
+        identifier=form.identifier.data, status=form.status.data, amount_paid=_rupiah(form.amount_paid.data),
+        server=form.server.data),
         _("Item added."))
 
 

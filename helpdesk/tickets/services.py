@@ -265,6 +265,9 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
           actor_customer_id=None if actor_id else customer.id, at=now)
     warranty.on_created(ticket, now, first[0])
+    from ..maintenance import services as maintenance
+
+    maintenance.on_ticket_created(ticket, now)  # linked to an ongoing window; one auto-reply per window
     sla.on_created(ticket, now, customer)
     ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
                                         author_customer_id=customer.id, channel=channel, files=files, now=now,

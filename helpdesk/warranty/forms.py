@@ -32,6 +32,7 @@ class ItemForm(FlaskForm):
     product_id = SelectField(_l("Product"), choices=[], validators=[DataRequired()])
     status = SelectField(_l("Status"), choices=list(ITEM_STATUS_LABELS.items()), default="active")
     identifier = StringField(_l("Domain, site or account"), validators=[Length(max=255)])
+    server = StringField(_l("Server"), validators=[Length(max=255)])  # maintenance windows on a server reach its items
     purchase_date = DateField(_l("Purchase date"), validators=[DataRequired()])
     activation_date = DateField(_l("Activation date"), validators=[Optional()])
     reference = StringField(_l("Order or invoice number"), validators=[Length(max=80)])

@@ -103,7 +103,7 @@ def _bundle_product(target):
 
 
 def create_item(*, customer_id, product_id, purchase_date, activation_date=None, reference=None, identifier=None,
-                status="active", with_bundle=True, amount_paid=None, expires_on=None):
+                status="active", with_bundle=True, amount_paid=None, expires_on=None, server=None):
     """A new owned item (and, for a bundling product, its bundled items). Returns the item.
     `expires_on`: the last paid day of a renewable item (None: one-off)."""
     if db.session.get(Customer, customer_id) is None:
@@ -121,7 +121,7 @@ def create_item(*, customer_id, product_id, purchase_date, activation_date=None,
     item = OwnedItem(customer_id=customer_id, product=product, product_id=product.id, purchase_date=purchase_date,
                      activation_date=activation_date, reference=(reference or None), status=status,
                      amount_paid=amount_paid, expires_on=expires_on,
-                     identifier=_clean_identifier(identifier))
+                     identifier=_clean_identifier(identifier), server=((server or "").strip().lower()[:255] or None))
     _computed(item)
     db.session.add(item)
     db.session.flush()
@@ -134,6 +134,7 @@ def create_item(*, customer_id, product_id, purchase_date, activation_date=None,
             child = OwnedItem(customer_id=customer_id, product=bundled, product_id=bundled.id,
                               purchase_date=purchase_date, activation_date=activation_date,
                               reference=item.reference, identifier=item.identifier, status=status,
+                              server=item.server,
                               bundle_parent_id=item.id, bundle_free_until=entitlement.free_until(start))
             if bundled.term_days:  # a renewable item that came free: it renews, paid, when the free period ends
                 child.expires_on = child.bundle_free_until

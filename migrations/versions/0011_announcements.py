@@ -56,6 +56,7 @@ def upgrade():
     sa.Column('announce_days', sa.Integer(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('change_note', sa.String(length=500), nullable=True),
+    sa.Column('revision_kind', sa.String(length=10), nullable=True),
     sa.Column('cancel_reason', sa.String(length=500), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),

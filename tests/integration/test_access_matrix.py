@@ -15,11 +15,13 @@ from helpdesk.auth.services import create_api_token
 from helpdesk.billing import services as billing
 from helpdesk.billing import statements as bank_statements
 from helpdesk.billing.models import BankStatementLine, Payment
+from helpdesk.campaigns.models import Campaign
 from helpdesk.claims.models import CashbackClaim
 from helpdesk.extensions import db
 from helpdesk.leads import imports as lead_imports
 from helpdesk.leads import services as lead_services
 from helpdesk.mail import rawstore
+from helpdesk.maintenance import services as maintenance_services
 from helpdesk.mail.models import InboundMessage, Mailbox, SenderBlock
 from helpdesk.repairs.models import RepairQuote, RepairQuoteLine
 from helpdesk.sales import services as sales_services
@@ -185,6 +187,21 @@ ACCESS = {
     "api.get_invoice": "api_billing",  # the world's invoice by its number (with slashes)
     "offer.form": "public",  # the public "request an offer" form
     "offer.done": "public",  # signed thank-you link: a bad token is a 400 page
+    # subscriptions (issue #8 §1): signed links, no login (a bad token is a 400 page); the portal page
+    "subscriptions.unsubscribe": "public",  # RFC 8058 one-click (GET confirms, POST unsubscribes; CSRF exempt)
+    "subscriptions.preferences": "public",
+    "subscriptions.confirm": "public",  # double opt-in (GET shows the button, POST confirms)
+    "portal.subscriptions": "customer",  # the signed-in customer's topics and consent history
+    # marketing announcements (issue #8 §3; the world has a draft campaign): marketing and admins (empty
+    # POSTs: the page again with the error, 400; a sample of a language nobody gets: 404)
+    "campaigns.index": "marketing",
+    "campaigns.new": "marketing",
+    "campaigns.show": "marketing",
+    "campaigns.edit": "marketing",
+    "campaigns.sample": "marketing",
+    "campaigns.send": "marketing",
+    "campaigns.schedule": "marketing",
+    "campaigns.cancel": "marketing",
     # marketing's lead pages: marketing and admins (403 for the other agents); empty POSTs: 400 pages
     "leads.index": "marketing",
     "leads.new": "marketing",
@@ -268,6 +285,19 @@ ACCESS = {
     "vouchers.edit": "marketing",
     "offer_link.view": "public",  # the customer's signed offer link (GET shows, POST decides): a bad token is a 400 page
     "offer_link.pdf": "public",
+    # maintenance windows (issue #8 §2; the world has a published window): technical support and
+    # admins manage them, customer support reads them; empty POSTs are a message and a redirect, or
+    # the form again (400). The status page and its feed are public.
+    "maintenance.index": "maint_read",
+    "maintenance.show": "maint_read",
+    "maintenance.log": "maint_read",
+    "maintenance.new": "maint",
+    "maintenance.edit": "maint",
+    "maintenance.publish": "maint",
+    "maintenance.cancel": "maint",
+    "status.index": "public",
+    "status.show": "public",
+    "status.feed": "public",
 }
 
 ROLE_QUEUE = {"customer_support": "customer-support", "technical_support": "technical-support",
@@ -302,6 +332,10 @@ def allowed(rule, role):
         return role in ("admin", "customer_support")
     if rule == "ticket_tech":
         return role == "technical_support"
+    if rule == "maint":
+        return role in ("admin", "technical_support")
+    if rule == "maint_read":
+        return role in ("admin", "technical_support", "customer_support")
     raise AssertionError(rule)
 
 
@@ -368,10 +402,18 @@ def world(app, make):
     matrix_offer = sales_services.create_offer(users["marketing"].id, lead_id=matrix_lead.id)
     matrix_voucher = Voucher(code="MATRIX10", kind="percent", value=1000)
     db.session.add(matrix_voucher)
+    matrix_campaign = Campaign(name="Matrix promo", topic="promotions", audience="customers", segment={},
+                               subject_en="Matrix", body_en="Matrix offer")  # campaigns (issue #8 §3)
+    db.session.add(matrix_campaign)
     db.session.flush()
     matrix_statement, _n, _again = bank_statements.import_statement(
         users["billing"].id, "matrix.csv", b"Date,Description,Amount\n2026-01-05,MATRIX CREDIT,10.000 CR\n")
     matrix_line = db.session.execute(select(BankStatementLine)).scalar_one()
+    matrix_window = maintenance_services.create_window(
+        users["technical_support"].id, title_id="Pemeliharaan matrix", title_en="Matrix maintenance",
+        starts_at=datetime(2099, 1, 5, 1, 0), ends_at=datetime(2099, 1, 5, 3, 0), impact="downtime",
+        servers=["matrix.example.net"])
+    maintenance_services.publish(matrix_window.id, users["technical_support"].id)
     tokens = {role: create_api_token(u.id) for role, u in users.items()}
     db.session.commit()
     return {
@@ -387,7 +429,8 @@ def world(app, make):
                    "product_id": catalogue[0].id, "plan_id": catalogue[1].id, "category_id": catalogue[2].id,
                    "claim_id": claim.id, "quote_id": quote.id, "invoice_id": invoice.id, "payment_id": payment.id, "invoice_number": invoice.number,
                    "lead_id": matrix_lead.id, "task_id": matrix_task.id, "import_id": matrix_import.id,
-                   "order_id": matrix_order.id, "statement_id": matrix_statement.id, "line_id": matrix_line.id, "offer_id": matrix_offer.id, "voucher_id": matrix_voucher.id},
+                   "order_id": matrix_order.id, "statement_id": matrix_statement.id, "line_id": matrix_line.id, "offer_id": matrix_offer.id, "voucher_id": matrix_voucher.id, "campaign_id": matrix_campaign.id, "locale": "en",
+                   "window_id": matrix_window.id},
         "ticket_id": ticket.id,
         "customer_id": cust.id,
         "tech_queue": "technical-support",
