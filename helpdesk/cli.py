@@ -1,7 +1,7 @@
 """flask CLI commands: seed-demo, users, jobs (status, sweep, retry), search reindex, backup, restore."""
 import json
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
 from flask.cli import AppGroup
@@ -348,6 +348,86 @@ def _seed_sales(users, customers, now):
     return out
 
 
+DEMO_SERVERS = ("srv1.jogjahost.id", "srv2.jogjahost.id")
+
+
+def _wib(day, hour):
+    """Naive UTC of `hour` o'clock WIB (UTC+7) on `day`."""
+    return datetime(day.year, day.month, day.day, hour) - timedelta(hours=7)
+
+
+def _seed_announcements(users, customers, now):
+    """Subscribers, maintenance windows (past, ongoing, upcoming) on the demo hosting servers and a draft
+    marketing announcement, so that the status page, its feed and the Maintenance and Announcements pages
+    are filled. The past and ongoing windows' notices were sent by the sweep at their times."""
+    from .campaigns import services as campaigns
+    from .leads.models import Lead
+    from .maintenance import jobs as maintenance_jobs
+    from .maintenance import services as maintenance
+    from .subscriptions import services as subs
+    from .subscriptions.models import Subscription
+    from .warranty.models import OwnedItem, Product
+
+    hosting = db.session.execute(
+        select(OwnedItem).join(Product, Product.id == OwnedItem.product_id)
+        .where(Product.code.in_(("HOST-1G", "HOST-5G", "RESELLER-HOST"))).order_by(OwnedItem.id)).scalars().all()
+    for i, item in enumerate(hosting):
+        item.server = DEMO_SERVERS[i % len(DEMO_SERVERS)]
+    # a few choices of the customers: promotions on (portal), maintenance off (the preference page)
+    for c in customers[1:4]:
+        subs.change("customer", c.id, {"promotions": True}, source="portal", method="checkbox",
+                    now=now - timedelta(days=20))
+    subs.change("customer", customers[7].id, {"maintenance": False}, source="preference_page", method="form",
+                now=now - timedelta(days=15))
+    # the seminar guests who confirmed the double opt-in for news and promotions
+    for lead in db.session.execute(select(Lead).where(Lead.email.is_not(None), Lead.customer_id.is_(None))
+                                   .order_by(Lead.id).limit(3)).scalars():
+        db.session.add(Subscription(lead_id=lead.id, topic="promotions", status="subscribed", email=lead.email,
+                                    source="confirmation", confirmed_at=now - timedelta(days=5),
+                                    updated_at=now - timedelta(days=5)))
+        subs._event("lead", lead.id, "promotions", "confirm", "confirmation", "link", email=lead.email,
+                    now=now - timedelta(days=5))
+    db.session.flush()
+    tech = users["tech@example.com"]
+    today = (now + timedelta(hours=7)).date()
+    windows = [
+        # past: last week's kernel update on srv1, announced 3 days before and completed
+        (dict(title_id="Pembaruan kernel server srv1", title_en="Kernel update on server srv1",
+              description_id="Server dimulai ulang; situs dan email di server ini tidak dapat diakses sekitar 30 menit.",
+              description_en="The server restarts; websites and email on it are unreachable for about 30 minutes.",
+              starts_at=_wib(today - timedelta(days=7), 23), ends_at=_wib(today - timedelta(days=6), 1),
+              impact="downtime", servers=[DEMO_SERVERS[0]]), True),
+        # ongoing: storage upgrade on srv2 now (slower, not down)
+        (dict(title_id="Peningkatan penyimpanan server srv2", title_en="Storage upgrade on server srv2",
+              description_id="Disk server dipindahkan ke SSD baru. Situs tetap bisa diakses, tetapi bisa lebih lambat.",
+              description_en="The server's disks move to new SSDs. Websites stay up but may be slower.",
+              starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2), impact="degraded",
+              servers=[DEMO_SERVERS[1]]), True),
+        # upcoming: the network switch of the data centre in five days (announced two days before... by the sweep)
+        (dict(title_id="Penggantian switch jaringan pusat data",
+              title_en="Data centre network switch replacement",
+              description_id="Semua hosting terputus sekitar 15 menit saat switch diganti.",
+              description_en="All hosting is offline for about 15 minutes while the switch is replaced.",
+              starts_at=_wib(today + timedelta(days=5), 22), ends_at=_wib(today + timedelta(days=5), 23),
+              impact="downtime", servers=list(DEMO_SERVERS)), False),
+    ]
+    for fields, run in windows:
+        created = min(now, fields["starts_at"]) - timedelta(days=4)
+        w = maintenance.create_window(tech.id, now=created, announce_days=3, **fields)
+        maintenance.publish(w.id, tech.id, now=created)
+        if run:  # the sweep at the announcement, the reminder and (if over) after the end
+            for at in (w.starts_at - timedelta(days=3), w.starts_at - timedelta(hours=2), w.ends_at):
+                if at <= now:
+                    maintenance_jobs.sweep(now=at + timedelta(minutes=1))
+    campaigns.create(users["marketing@example.com"].id, now=now, name="Promo hosting akhir tahun",
+                     topic="promotions", audience="customers", segment={"product_lines": ["domain_hosting"]},
+                     subject_id="Diskon 30% perpanjangan hosting sampai 31 Desember",
+                     body_id="Halo,\n\nPerpanjang hosting Anda sebelum 31 Desember dan hemat 30%.\n\nSalam,\nTim Web Jogja",
+                     subject_en="30% off hosting renewals until 31 December",
+                     body_en="Hello,\n\nRenew your hosting before 31 December and save 30%.\n\nRegards,\nThe Web Jogja team")
+    return {"maintenance_windows": len(windows), "servers": len(DEMO_SERVERS)}
+
+
 def seed_demo(seed=7):
     """Create demo agents, queues, customers and tickets unless they exist. Returns a summary."""
     from .auth.models import User
@@ -430,6 +510,7 @@ def seed_demo(seed=7):
     created.update(_seed_catalogue(admin, customers, queues, agent_by_queue, now, rnd))
     created.update(_seed_leads(users["marketing@example.com"], now))
     created.update(_seed_sales(users, customers, now))
+    created.update(_seed_announcements(users, customers, now))
     created["tickets"] += created.pop("item_tickets")
     db.session.commit()
     return created
