@@ -117,3 +117,28 @@ def test_seed_demo_has_offers_orders_and_a_fulfilled_order(app):
     assert phone.status == "fulfilled" and db.session.get(Invoice, phone.invoice_id).status == "paid"
     items = db.session.execute(select(OwnedItem).where(OwnedItem.reference == phone.number)).scalars().all()
     assert sorted(i.product.product_line for i in items) == ["domain_hosting", "domain_hosting", "website"]
+
+
+def test_seed_demo_fills_the_status_page_and_its_feed(app, client):
+    """`make run` shows an upcoming, an ongoing and a past maintenance window on the public status
+    page and in its feed, the past and ongoing ones announced to their subscribers; customers and leads
+    have subscriptions, and marketing has a draft announcement."""
+    from helpdesk.campaigns.models import Campaign
+    from helpdesk.maintenance.models import MaintenanceWindow
+    from helpdesk.subscriptions.models import AnnouncementDelivery, ConsentEvent, Subscription
+
+    seed_demo()
+    now = utcnow()
+    windows = db.session.execute(select(MaintenanceWindow)).scalars().all()
+    phases = {("past" if w.ends_at <= now else "ongoing" if w.starts_at <= now else "upcoming"): w for w in windows}
+    assert set(phases) == {"past", "ongoing", "upcoming"}
+    kinds = dict(db.session.execute(select(AnnouncementDelivery.window_id, func.count())
+                                    .group_by(AnnouncementDelivery.window_id)).all())
+    assert kinds.get(phases["past"].id) and kinds.get(phases["ongoing"].id) and not kinds.get(phases["upcoming"].id)
+    assert db.session.scalar(select(func.count()).select_from(Subscription).where(Subscription.lead_id.is_not(None)))
+    assert db.session.scalar(select(func.count()).select_from(ConsentEvent)) >= 5
+    assert db.session.scalar(select(func.count()).select_from(Campaign)) == 1
+    page = client.get("/status?lang=en").get_data(as_text=True)
+    feed = client.get("/status/feed.atom?lang=en").get_data(as_text=True)
+    for w in windows:
+        assert w.title_en in page and w.title_en in feed
