@@ -19,6 +19,12 @@ class LinkItemForm(FlaskForm):
     item_id = SelectField(_l("Product"), choices=[], validate_choice=False)
 
 
+class ServerForm(FlaskForm):
+    """The server an owned item runs on (technical support moves items between servers)."""
+    server = StringField(_l("Server"), validators=[Length(max=255)],
+                         description=_l("Maintenance windows on this server reach the customer. Empty: none."))
+
+
 class CategoryForm(FlaskForm):
     category_id = SelectField(_l("Issue category"), choices=[], validate_choice=False)
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from .. import batchcache
 from ..auth.i18n import _
 from ..customers.models import Customer
-from ..errors import DomainError, NotFound
+from ..errors import DomainError, Forbidden, NotFound
 from ..extensions import db
 from ..timeutil import utcnow
 from . import rules
@@ -141,6 +141,35 @@ def create_item(*, customer_id, product_id, purchase_date, activation_date=None,
             _computed(child)
             db.session.add(child)
         db.session.flush()
+    return item
+
+
+SERVER_ROLES = ("technical_support", "admin")
+
+
+def set_server(item_id, actor_id, server, now=None):
+    """Technical support sets (or clears) the server an item runs on, audited (object_type "item");
+    its bundled items on the same server move with it. Returns the item."""
+    from ..auth.models import User
+    from ..tickets.services import audit
+
+    user = db.session.get(User, actor_id)
+    if user is None or not any(user.has_role(r) for r in SERVER_ROLES):
+        raise Forbidden(_("Only technical support can set an item's server."))
+    item = db.session.get(OwnedItem, item_id)
+    if item is None:
+        raise NotFound(_("Item not found."))
+    new = (server or "").strip().lower()[:255] or None
+    if new is not None and (any(c.isspace() for c in new) or "/" in new):
+        raise DomainError(_("Enter a server name such as srv1.example.co.id."), field="server")
+    old = item.server
+    if new == old:
+        return item
+    children = db.session.execute(select(OwnedItem).where(OwnedItem.bundle_parent_id == item.id,
+                                                          OwnedItem.server == old)).scalars().all() if old else []
+    for it in [item] + children:
+        it.server = new
+        audit(None, actor_id, "item_server", old, new, object_type="item", object_id=it.id, at=now or utcnow())
     return item
 
 

@@ -18,7 +18,7 @@ from ..errors import DomainError, Forbidden
 from ..extensions import db
 from ..tickets.models import Ticket
 from . import badges, rules, services
-from .forms import ITEM_STATUS_LABELS, CategoryForm, ComplaintDateForm, LinkItemForm
+from .forms import ITEM_STATUS_LABELS, CategoryForm, ComplaintDateForm, LinkItemForm, ServerForm
 from .models import EligibilityDecision, IssueCategory, OwnedItem
 
 bp = Blueprint("warranty", __name__)
@@ -166,8 +166,32 @@ def item(item_id):
     bundled = db.session.execute(select(OwnedItem).where(OwnedItem.bundle_parent_id == owned.id)
                                  .order_by(OwnedItem.id)).scalars().all()
     events = sorted((e for source in TIMELINE_SOURCES for e in source(owned)), key=lambda e: e["at"], reverse=True)
+    server_form = None
+    if any(current_user.has_role(r) for r in services.SERVER_ROLES):
+        server_form = ServerForm(server=owned.server)
     return render_template("warranty/item.html", item=owned, customer=owned_customer(owned), tickets=tickets,
-                           contracts=contracts, parent=parent, bundled=bundled, events=events)
+                           contracts=contracts, parent=parent, bundled=bundled, events=events,
+                           server_form=server_form)
+
+
+@bp.route("/items/<int:item_id>/server", methods=["POST"])
+def item_server(item_id):
+    """Technical support sets the server an item runs on (maintenance windows on a server reach it)."""
+    form = ServerForm()
+    if not form.validate_on_submit():
+        flash(_("Enter a server name such as srv1.example.co.id."), "error")
+        return redirect(url_for("warranty.item", item_id=item_id))
+    try:
+        services.set_server(item_id, current_user.id, form.server.data)
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status_code in (403, 404):
+            abort(exc.status_code)
+        flash(exc.message, "error")
+        return redirect(url_for("warranty.item", item_id=item_id))
+    db.session.commit()
+    flash(_("Server saved."), "success")
+    return redirect(url_for("warranty.item", item_id=item_id))
 
 
 def owned_customer(owned):

@@ -83,6 +83,7 @@ ACCESS = {
     "customers.add_item": "agent",  # an empty POST: the page again with the form's errors (400)
     "customers.add_contract": "agent",
     "warranty.item": "agent",  # an owned item's timeline: like the customer page, any agent
+    "warranty.item_server": "maint",  # the server an item runs on: technical support and admins
     "warranty.set_item": "ticket",
     "warranty.set_category": "ticket",
     "warranty.set_complaint_date": "ticket_tech",

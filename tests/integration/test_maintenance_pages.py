@@ -203,3 +203,34 @@ def test_the_server_of_an_owned_item_is_entered_on_the_customer_page(client, aut
     item = db.session.execute(select(OwnedItem).where(OwnedItem.identifier == "baru.id")).scalar_one()
     assert item.server == "srv9.example.net"
     assert "srv9.example.net" in maint.known_servers()
+
+
+def test_technical_support_moves_an_existing_item_to_another_server(client, auth, world, make):
+    """An item entered before servers were recorded gets one on its page (audited, with its bundled
+    items), and the next window on that server reaches its customer; other agents may not."""
+    from helpdesk.tickets.models import AuditEvent
+    from helpdesk.warranty.models import OwnedItem
+
+    item = db.session.execute(select(OwnedItem).where(OwnedItem.identifier == "tokoani.com")).scalar_one()
+    item_id = item.id
+    auth.login(world["cs"])
+    assert b'id="item-server-form"' not in client.get(f"/items/{item_id}").data
+    assert client.post(f"/items/{item_id}/server", data={"server": "srv2.example.net"}).status_code == 403
+    client.post("/logout")
+
+    auth.login(world["tech"])
+    page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert 'id="item-server-form"' in page and 'value="srv1.example.net"' in page
+    refused = client.post(f"/items/{item_id}/server", data={"server": "srv 2"}, follow_redirects=True)
+    assert "srv1.example.net" in refused.get_data(as_text=True)
+    assert db.session.get(OwnedItem, item_id).server == "srv1.example.net"
+    resp = client.post(f"/items/{item_id}/server", data={"server": " SRV2.Example.NET "}, follow_redirects=True)
+    assert "srv2.example.net" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(OwnedItem, item_id).server == "srv2.example.net"
+    event = db.session.execute(select(AuditEvent).where(AuditEvent.action == "item_server")).scalar_one()
+    assert (event.object_type, event.object_id, event.old_value, event.new_value) == (
+        "item", item_id, "srv1.example.net", "srv2.example.net")
+
+    w = _window(world, utcnow() + timedelta(days=5), utcnow() + timedelta(days=5, hours=1), servers=["srv2.example.net"])
+    assert [c["id"] for c in maint.affected(w)["customers"]] == [world["ani"]]
