@@ -27,7 +27,7 @@ from helpdesk.subscriptions import delivery, services as subs, tokens
 from helpdesk.subscriptions.models import ConsentEvent, Subscription
 from helpdesk.tickets.models import Ticket
 from tests.conftest import extract_csrf
-from tests.mailgen import mail
+from tests.mailgen import dsn, mail
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
 BASE_URL = "https://desk.example"
@@ -380,6 +380,28 @@ def test_mailto_unsubscribe_through_the_ingest(app, make, queue):
     out = ingest(mail(subject=f"unsubscribe {token[:-3]}xyz"))
     assert out.action == "created"
     assert len(events("customer", cid)) == 1
+
+
+def test_a_bounce_of_an_announcement_through_the_ingest_marks_the_delivery_and_the_address(app, make, queue):
+    """The bounce comes back by the email channel: a delay notice marks the delivery bounced but not the
+    address; a hard bounce flags the address, so the next announcement leaves it out."""
+    from helpdesk.customers.models import CustomerEmail
+    from helpdesk.mail.models import OutboundMail
+    from helpdesk.subscriptions.models import AnnouncementDelivery
+
+    cid = customer(make, email="eko@pelanggan.co.id")
+    did = announce(cid, "bounce:1", email="eko@pelanggan.co.id")
+    ours = db.session.get(OutboundMail, db.session.get(AnnouncementDelivery, did).outbound_id).message_id
+    soft = ingest(dsn(original_message_id=ours, recipient="eko@pelanggan.co.id", status="4.4.1"))
+    assert (soft.action, soft.reason, soft.ticket) == ("ignored", "own_bounce", None)
+    address = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == "eko@pelanggan.co.id")).scalar_one()
+    assert db.session.get(AnnouncementDelivery, did).status == "bounced" and address.bouncing_at is None
+    hard = ingest(dsn(original_message_id=ours, recipient="eko@pelanggan.co.id", status="5.1.1"))
+    assert (hard.action, hard.reason) == ("ignored", "own_bounce")
+    db.session.expire_all()
+    assert db.session.get(CustomerEmail, address.id).bouncing_at is not None
+    assert cid not in {row[0] for row in db.session.execute(subs.customer_audience("maintenance"))}
+    assert db.session.scalar(select(func.count()).select_from(Ticket)) == 0
 
 
 # ---------------------------------------------------------------- agents' card
