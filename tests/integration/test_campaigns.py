@@ -4,7 +4,6 @@ equal to what is sent, scheduled sending with a controlled clock, exactly once (
 once), the report after a real send (SMTP test server), a bounce and a one-click unsubscribe, and the
 pages."""
 import re
-import threading
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from helpdesk.subscriptions import delivery, services as subs
 from helpdesk.subscriptions.models import AnnouncementDelivery, Subscription
 from helpdesk.timeutil import utcnow
 from helpdesk.warranty.models import OwnedItem, Product
+from tests.concurrency import at_once
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
 BASE_URL = "https://desk.example"
@@ -221,24 +221,11 @@ def test_two_sweeps_at_once_and_twice_send_nothing_twice(app, make):
     c = new_campaign()
     camp.schedule(c.id, None, T0, now=T0 - timedelta(hours=1))
     db.session.commit()
-    barrier, results, errors = threading.Barrier(2), [], []
 
-    def sweeper():
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results.append(cjobs.sweep(T0))
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(repr(exc))
-            finally:
-                db.session.remove()
+    def sweep_once():
+        return cjobs.sweep(T0)
 
-    threads = [threading.Thread(target=sweeper) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    results = at_once(app, sweep_once, sweep_once)  # two workers at the same moment
     assert sum(r["queued"] for r in results) == 8
     assert cjobs.sweep(T0)["queued"] == 0
     camp_id = c.id

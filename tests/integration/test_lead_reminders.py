@@ -2,7 +2,6 @@
 owner of a due, undone task exactly once (a bell notification and a mail), also when two sweeps run
 at once; the mail (kind lead_reminder) arrives at a real SMTP server (tests/smtp_server.py) in the
 owner's language with the lead's details and the link to the lead."""
-import threading
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -18,6 +17,7 @@ from helpdesk.leads import services as leads
 from helpdesk.leads.models import LeadTask
 from helpdesk.mail.models import OutboundMail
 from helpdesk.sla.models import Notification
+from tests.concurrency import at_once
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
 DUE = datetime(2026, 12, 1, 3, 0)  # Tuesday 1 December 2026, 10:00 WIB (naive UTC)
@@ -161,24 +161,11 @@ def test_two_sweeps_at_once_remind_each_task_exactly_once(app, desk):
     other = new_lead(desk.john, name="Sari", email="sari@example.com", phone="0813-1111-2222")
     tasks = [new_task(lead if i % 2 else other, desk.maya if i % 2 else desk.john, f"Follow-up {i}")
              for i in range(8)]
-    barrier, results, errors = threading.Barrier(2), [], []
 
-    def sweeper():
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results.append(lead_jobs.sweep(DUE + MINUTE)["reminded"])
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(repr(exc))
-            finally:
-                db.session.remove()
+    def sweep_once():
+        return lead_jobs.sweep(DUE + MINUTE)["reminded"]
 
-    threads = [threading.Thread(target=sweeper) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    results = at_once(app, sweep_once, sweep_once)  # two workers at the same moment
     assert sorted(results)[1] >= 1 and sum(results) == len(tasks)
     db.session.expire_all()
     assert all(task(t.id).reminded_at == DUE + MINUTE for t in tasks)

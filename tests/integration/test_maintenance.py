@@ -3,7 +3,6 @@ item windows; never the unsubscribed, bouncing, anonymised or those whose items 
 sweep with a controlled clock (announcement, reminder, completion, updated, extended, cancelled),
 each notice once per recipient also with a sweep run twice or two at once, in batches; tickets
 during a window linked with one auto-reply. Mails arrive at a real SMTP server."""
-import threading
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
@@ -20,6 +19,7 @@ from helpdesk.subscriptions.models import AnnouncementDelivery
 from helpdesk.timeutil import utcnow
 from helpdesk.warranty import services as warranty
 from helpdesk.warranty.models import Product
+from tests.concurrency import at_once
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
 BASE_URL = "https://desk.example"
@@ -253,24 +253,11 @@ def test_two_sweeps_at_once_send_each_notice_once(app, world, make, smtp_server,
         _item(c, w.hosting, "srv1.example.net", f"extra{i}.id")
     db.session.commit()
     wid = window(w, servers=["srv1.example.net"])
-    barrier, results, errors = threading.Barrier(2), [], []
 
-    def sweeper():
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results.append(mjobs.sweep(START - timedelta(days=3)))
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(repr(exc))
-            finally:
-                db.session.remove()
+    def sweep_once():
+        return mjobs.sweep(START - timedelta(days=3))
 
-    threads = [threading.Thread(target=sweeper) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    results = at_once(app, sweep_once, sweep_once)  # two workers at the same moment
     assert sum(r.get("announce", 0) for r in results) == 8
     db.session.expire_all()
     assert len(recipients(wid, "announce")) == 8

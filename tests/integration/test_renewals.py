@@ -4,7 +4,6 @@ with two sweeps at once, and only the nearest one after a sweep was down), draft
 renewal invoice 30 days before, and lets an unpaid item expire after the grace period; paying the
 renewal invoice moves the expiry on by the product's term from the old end. The mails arrive at a
 real SMTP server (tests/smtp_server.py) in the customer's language."""
-import threading
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
@@ -22,6 +21,7 @@ from helpdesk.sales import services as sales
 from helpdesk.tickets.models import AuditEvent
 from helpdesk.warranty import services as warranty
 from helpdesk.warranty.models import OwnedItem, Product, RenewalNotice
+from tests.concurrency import at_once
 from tests.factories import PASSWORD
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
@@ -210,24 +210,11 @@ def test_two_sweeps_at_once_do_every_step_exactly_once(app, shop):
     (INSERT ... ON CONFLICT DO NOTHING RETURNING) give each step of each item to one of them."""
     ids = [hosting_item(shop, customer=shop.dewi if i % 2 else shop.jane, identifier=f"toko{i}.co.id")
            for i in range(6)]
-    barrier, results, errors = threading.Barrier(2), [], []
 
-    def sweeper():
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results.append(renewals.sweep(at(30)))
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(repr(exc))
-            finally:
-                db.session.remove()
+    def sweep_once():
+        return renewals.sweep(at(30))
 
-    threads = [threading.Thread(target=sweeper) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    results = at_once(app, sweep_once, sweep_once)  # two workers at the same moment
     assert sum(r["reminders"] for r in results) == len(ids) and sum(r["invoices"] for r in results) == len(ids)
     db.session.expire_all()
     assert len(mails("renewal_reminder")) == len(ids) and len(mails("invoice")) == len(ids)
