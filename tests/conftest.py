@@ -193,19 +193,21 @@ def auth(client):
     return AuthActions(client)
 
 
-@pytest.fixture
-def run_jobs(app):
-    """Run every queued RQ job in this process with a SimpleWorker in burst mode."""
+def work_jobs(with_scheduler=False):
+    """Run every queued RQ job of the current app in this process with a SimpleWorker in burst mode."""
     from rq import SimpleWorker
 
     from helpdesk.jobs import QUEUES, get_queue, get_redis
 
-    def run():
-        worker = SimpleWorker([get_queue(q) for q in QUEUES], connection=get_redis())
-        worker.work(burst=True)
-        db.session.remove()
+    worker = SimpleWorker([get_queue(q) for q in QUEUES], connection=get_redis())
+    worker.work(burst=True, with_scheduler=with_scheduler)
+    db.session.remove()
 
-    return run
+
+@pytest.fixture
+def run_jobs(app):
+    """work_jobs() as a fixture: `run_jobs()` runs every queued job."""
+    return work_jobs
 
 
 @pytest.fixture

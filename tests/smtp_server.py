@@ -162,3 +162,24 @@ def private_smtp():
     server = SMTPServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def smtp_app(app_factory, smtp_server):
+    """`smtp_app(**config)`: an app (its context pushed for the test) whose mail really goes to the
+    test SMTP server, with these config overrides."""
+    from helpdesk.extensions import db
+
+    contexts = []
+
+    def start(**config):
+        app = app_factory(**smtp_server.mail_config(), **config)
+        ctx = app.app_context()
+        ctx.push()
+        contexts.append(ctx)
+        return app
+
+    yield start
+    for ctx in reversed(contexts):
+        db.session.remove()
+        ctx.pop()

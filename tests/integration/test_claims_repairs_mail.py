@@ -5,10 +5,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
-from helpdesk import jobs
 from helpdesk.billing import services as billing
 from helpdesk.billing.models import Invoice
 from helpdesk.claims import services as claims
@@ -21,24 +19,15 @@ from helpdesk.tickets import services as tickets
 from helpdesk.warranty import rules
 from helpdesk.warranty import services as warranty
 from helpdesk.warranty.models import Product
-from tests.conftest import extract_csrf
+from tests.conftest import extract_csrf, work_jobs as work
 from tests.factories import Factories
-from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
+from tests.smtp_server import shared_smtp, smtp_app, smtp_server  # noqa: F401  (fixtures)
 
-
-def work():
-    """Run every queued job of the current app in this process (burst)."""
-    worker = SimpleWorker([jobs.get_queue(q) for q in jobs.QUEUES], connection=jobs.get_redis())
-    worker.work(burst=True)
-    db.session.remove()
 
 
 @pytest.fixture
-def mail_app(app_factory, smtp_server):
-    app = app_factory(**smtp_server.mail_config(), COMPANY_BANK_ACCOUNT="BCA 0123456789 a.n. PT Web Jogja Digital")
-    with app.app_context():
-        yield app
-        db.session.remove()
+def mail_app(smtp_app):
+    return smtp_app(COMPANY_BANK_ACCOUNT="BCA 0123456789 a.n. PT Web Jogja Digital")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
@@ -22,6 +21,7 @@ from helpdesk.timeutil import utcnow
 from tests.factories import Factories
 
 ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import work_jobs as work
 
 
 # ---------------------------------------------------------------- job functions used by these tests
@@ -45,12 +45,6 @@ def loses_the_race(outbox_id):
 
 
 # ---------------------------------------------------------------- helpers
-
-def work(with_scheduler=False):
-    """Run every queued job of the current app's Redis in this process (burst mode)."""
-    worker = SimpleWorker([jobs.get_queue(q) for q in jobs.QUEUES], connection=jobs.get_redis())
-    worker.work(burst=True, with_scheduler=with_scheduler)
-    db.session.remove()
 
 
 def outbox_rows():

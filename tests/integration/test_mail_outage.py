@@ -7,7 +7,6 @@
 """
 from datetime import datetime, timedelta, timezone
 
-from rq import SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
@@ -21,13 +20,9 @@ from helpdesk.tickets import services
 from helpdesk.tickets.models import Ticket
 from tests.factories import Factories
 from tests.integration.test_jobs import PrivateRedis
+from tests.conftest import work_jobs as work
 from tests.smtp_server import private_smtp, shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
-
-def work(with_scheduler=False):
-    worker = SimpleWorker([jobs.get_queue(q) for q in jobs.QUEUES], connection=jobs.get_redis())
-    worker.work(burst=True, with_scheduler=with_scheduler)
-    db.session.remove()
 
 
 def bring_retries_forward():

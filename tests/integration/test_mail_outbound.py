@@ -9,7 +9,6 @@ from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from helpdesk import jobs
@@ -23,7 +22,8 @@ from helpdesk.tickets import services
 from helpdesk.tickets.models import Message, Ticket
 from helpdesk.timeutil import utcnow
 from tests.factories import Factories
-from tests.smtp_server import private_smtp, shared_smtp, smtp_server  # noqa: F401  (fixtures)
+from tests.conftest import work_jobs as work
+from tests.smtp_server import private_smtp, shared_smtp, smtp_app, smtp_server  # noqa: F401  (fixtures)
 
 INDONESIAN = "Permintaan Anda sudah kami terima"
 ENGLISH = "We received your request"
@@ -31,20 +31,11 @@ ENGLISH = "We received your request"
 
 # ---------------------------------------------------------------- helpers
 
-def work():
-    """Run every queued job of the current app in this process (burst)."""
-    worker = SimpleWorker([jobs.get_queue(q) for q in jobs.QUEUES], connection=jobs.get_redis())
-    worker.work(burst=True)
-    db.session.remove()
-
 
 @pytest.fixture
-def mail_app(app_factory, smtp_server):
+def mail_app(smtp_app):
     """An app whose mail really goes to the test SMTP server."""
-    app = app_factory(**smtp_server.mail_config())
-    with app.app_context():
-        yield app
-        db.session.remove()
+    return smtp_app()
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
-from helpdesk import jobs
 from helpdesk.extensions import db
 from helpdesk.leads import services as lead_services
 from helpdesk.leads.models import Lead
@@ -18,23 +16,15 @@ from helpdesk.sales.models import Offer, Order
 from helpdesk.timeutil import utcnow
 from helpdesk.warranty import rules
 from helpdesk.warranty.models import Product
-from tests.conftest import extract_csrf
+from tests.conftest import extract_csrf, work_jobs as work
 from tests.factories import Factories
-from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
+from tests.smtp_server import shared_smtp, smtp_app, smtp_server  # noqa: F401  (fixtures)
 
-
-def work():
-    worker = SimpleWorker([jobs.get_queue(q) for q in jobs.QUEUES], connection=jobs.get_redis())
-    worker.work(burst=True)
-    db.session.remove()
 
 
 @pytest.fixture
-def mail_app(app_factory, smtp_server):
-    app = app_factory(**smtp_server.mail_config(), COMPANY_NAME="PT Web Jogja Digital")
-    with app.app_context():
-        yield app
-        db.session.remove()
+def mail_app(smtp_app):
+    return smtp_app(COMPANY_NAME="PT Web Jogja Digital")
 
 
 @pytest.fixture
