@@ -5,8 +5,10 @@ confirm (services.confirm_payment) or reject.
   customer's own open invoice only (another's: NotFound); an image (PNG, JPEG, WebP, GIF) or a PDF,
   recognised by its first bytes (not by the name or the browser's type), up to 5 MB; stored once
   by SHA-256 in the attachment store (helpdesk/tickets/storage.py; Payment.proof_path is the hash).
-  Billing users get a bell notification.
+  Billing users get a bell notification. With a ClamAV daemon configured, a file with a virus is
+  refused before it is stored (`_scan`).
 """
+import logging
 import os
 
 from sqlalchemy import func, select
@@ -20,6 +22,7 @@ from ..warranty import rules
 from . import money, services
 from .models import Payment
 
+log = logging.getLogger(__name__)
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 MAX_PENDING = 5  # pending proofs of one invoice
 ALLOWED = {".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -71,6 +74,7 @@ def submit_proof(customer_id, invoice_id, *, amount, paid_on, reference, filenam
     ctype = sniff(data)
     if ctype is None:
         raise DomainError(_("The proof must be an image (PNG, JPEG, WebP, GIF) or a PDF."), field="proof")
+    _scan(data)
     pending = db.session.execute(select(func.count()).select_from(Payment).where(
         Payment.invoice_id == invoice.id, Payment.status == "pending", Payment.source == "portal")).scalar_one()
     if pending >= MAX_PENDING:
@@ -87,6 +91,28 @@ def submit_proof(customer_id, invoice_id, *, amount, paid_on, reference, filenam
                     note=f"portal {payment.reference or ''}".strip(), actor_customer_id=customer_id)
     _tell_billing(invoice, payment, now)
     return payment
+
+
+def _scan(data):
+    """With a ClamAV daemon configured (CLAMD_SOCKET / CLAMD_HOST), a file with a virus is refused
+    before it is stored; billing never downloads it. When the daemon cannot be reached, the proof is
+    accepted (the customer's payment must not wait on it) and the fact is logged."""
+    from flask import current_app
+
+    from ..mail import clamd
+
+    scanner = clamd.from_config(current_app.config)
+    if scanner is None:
+        return
+    try:
+        found = scanner.scan(data)
+    except clamd.ClamdError as exc:  # unreachable, or a refusal (e.g. over its size limit)
+        log.warning("proof of transfer not scanned: %s", exc)
+        return
+    if found:
+        log.warning("proof of transfer refused: %s", found)
+        raise DomainError(_("This file contains a virus (%(name)s) and was not accepted. Please send a "
+                            "clean screenshot or PDF of the transfer.", name=found), field="proof")
 
 
 def _tell_billing(invoice, payment, now):

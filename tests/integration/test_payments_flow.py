@@ -22,6 +22,7 @@ from helpdesk.sla.models import Notification
 from helpdesk.tickets import storage
 from helpdesk.timeutil import utcnow
 from helpdesk.warranty import rules
+from tests.clamav import EICAR, EICAR_FOUND, clamd_server  # noqa: F401  (fixture)
 from tests.factories import Factories
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401  (fixtures)
 
@@ -196,6 +197,27 @@ def test_a_refused_proof_keeps_what_was_typed(desk, client, data, name, amount, 
     assert message in page
     assert 'value="Dari Dewi"' in page and f'value="{amount}"' in page
     assert db.session.execute(select(func.count()).select_from(Payment)).scalar_one() == 0
+
+
+def test_a_proof_with_a_virus_is_refused_before_it_is_stored(app, desk, client, clamd_server, tmp_path):
+    """With ClamAV configured, the EICAR test file inside a "screenshot" is refused with the reason and
+    nothing is stored; a clean one is accepted; an unreachable daemon does not stop the payment."""
+    w = desk
+    inv = invoice(w, w.dewi)
+    sign_in(client, w.dewi.id)
+    app.config["CLAMD_SOCKET"] = clamd_server.socket
+    infected = PNG + EICAR
+    resp = send_proof(client, inv.id, data=infected)
+    assert resp.status_code == 400
+    assert EICAR_FOUND in resp.get_data(as_text=True)
+    assert db.session.execute(select(func.count()).select_from(Payment)).scalar_one() == 0
+    import hashlib
+
+    assert not storage.path_for(hashlib.sha256(infected).hexdigest()).exists()
+    assert send_proof(client, inv.id).status_code in (302, 303)
+    app.config["CLAMD_SOCKET"] = str(tmp_path / "no-daemon.sock")
+    assert send_proof(client, inv.id, data=PNG + b"2").status_code in (302, 303)
+    assert db.session.execute(select(func.count()).select_from(Payment)).scalar_one() == 2
 
 
 def test_a_pdf_proof_and_the_service_rules(desk):
