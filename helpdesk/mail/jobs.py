@@ -29,6 +29,11 @@ from . import outbound
 from .models import OutboundMail
 
 TEXT_SEPARATOR = "\n\n" + "-" * 60 + "\n\n"
+# Serialising: headers are folded only past RFC 5322's hard limit (998), not at 78. A header that is
+# one long token (List-Unsubscribe's <mailto:...?subject=unsubscribe%20TOKEN>) cannot be folded at 78,
+# and Python would then RFC 2047-encode it, which no mail client reads as a URL. (The body's transfer
+# encoding is chosen when the parts are set, with policy.SMTP: unchanged.)
+WIRE = policy.SMTP.clone(max_line_length=998)
 
 
 class PreparedMail(FlaskMailMessage):
@@ -38,7 +43,7 @@ class PreparedMail(FlaskMailMessage):
         super().__init__(subject=subject, recipients=list(to), cc=list(cc), sender=sender, body=text, html=html)
         self.email_message = email_message
         self.msgId = email_message["Message-ID"]
-        self._raw = email_message.as_bytes(policy=policy.SMTP)
+        self._raw = email_message.as_bytes(policy=WIRE)
 
     def as_bytes(self):
         return self._raw

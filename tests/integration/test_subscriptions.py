@@ -119,6 +119,11 @@ def test_announcement_headers_and_unsubscribe_before_the_next_mail(app, make, sm
     [mail] = smtp_server.to("dewi@example.net")
     header = mail["List-Unsubscribe"]
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # on the wire as RFC 2369 wants it: plain <mailto:...>, <https://...> on one line, never RFC 2047
+    # encoded (a mail client would not find the URLs in "=?utf-8?q?=3Cmailto...")
+    raw_header = next(line for line in mail.raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe: "))
+    assert raw_header.decode("ascii") == f"List-Unsubscribe: {header}"
+    assert b"=?" not in raw_header
     https = header.split("<")[2].rstrip(">, ")
     assert header.startswith("<mailto:support@desk.example?subject=unsubscribe%20")
     assert https.startswith(f"{BASE_URL}/subscriptions/unsubscribe/") and https in mail.text
