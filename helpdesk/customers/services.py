@@ -174,6 +174,9 @@ def merge_customers(source_id, target_id, actor_id):
     for field in ("phone", "npwp", "organisation_id", "language"):
         if getattr(target, field) is None and getattr(source, field) is not None:
             setattr(target, field, getattr(source, field))
+    from ..subscriptions.services import merge as merge_subscriptions
+
+    merge_subscriptions(source.id, target.id)  # a "no" given under the duplicate record stays a "no"
     source.merged_into_id = target.id
     audit(None, user.id, "customer_merge", f"{source.name} (#{source.id})", f"{target.name} (#{target.id})",
           note=f"{n_emails} address(es), {len(ticket_ids)} ticket(s) moved", object_type="customer",

@@ -25,6 +25,7 @@ SOURCE_LABELS = {
     "preference_page": _l("Preference page"), "one_click": _l("One-click unsubscribe"), "mailto": _l("Email"),
     "agent": _l("Agent"), "api": _l("API"), "confirmation": _l("Confirmation link"), "bounce": _l("Bounce"),
     "import": _l("Import"), "lead_conversion": _l("Lead became a customer"),
+    "merge": _l("Customers merged"),
 }
 # the promotions box of the support and offer forms (unticked by default)
 PROMOTIONS_OPT_IN = _l("Send me product news and promotions")
@@ -60,7 +61,8 @@ def topics_form(kind, **kwargs):
 
 
 def fill(form, state):
-    """Tick the boxes of the topics that are subscribed or awaiting confirmation."""
+    """Tick the boxes of the subscribed topics. A topic awaiting confirmation stays unticked (its
+    badge says so): saving the form must not turn somebody else's unconfirmed request into consent."""
     for t in form.topic_names:
-        form[t].data = state.get(t) in ("subscribed", "pending")
+        form[t].data = state.get(t) == "subscribed"
     return form

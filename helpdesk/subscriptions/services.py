@@ -65,7 +65,16 @@ def state(kind, sid):
 
 
 def receives(kind, sid, topic):
-    """Does the subscriber receive this topic now (the senders check it again when a mail goes out)?"""
+    """Does the subscriber receive this topic now (the send job asks again just before sending)? Never
+    a deleted, anonymised or merged-away customer, nor a bouncing or converted lead."""
+    model = Lead if kind == "lead" else Customer
+    obj = db.session.get(model, sid)
+    if obj is None:
+        return False
+    if kind == "customer" and (obj.anonymised_at is not None or obj.merged_into_id is not None):
+        return False
+    if kind == "lead" and (obj.bouncing_at is not None or obj.customer_id is not None):
+        return False
     row = _rows(kind, sid).get(topic)
     return T.is_subscribed(kind, topic, row.status if row is not None else None)
 
@@ -108,13 +117,14 @@ def change(kind, sid, wanted, *, source, method, actor_id=None, ip=None, deliver
     now = now or utcnow()
     obj = _subscriber(kind, sid)
     current = state(kind, sid)
+    rows = _rows(kind, sid)
     changed, to_confirm = [], []
     for topic, on in wanted.items():
         _check_topic(kind, topic)
-        if on and current[topic] == "subscribed" or not on and current[topic] == "unsubscribed":
-            continue
+        if on and current[topic] == "subscribed" or not on and current[topic] in ("unsubscribed", "pending"):
+            continue  # (an unticked box leaves an unconfirmed request alone: it sends nothing anyway)
         if on and (source in CONFIRM_BY_MAIL or kind == "lead" and source != "confirmation"):
-            if current[topic] != "pending":
+            if current[topic] != "pending" or _request_expired(rows.get(topic), now):
                 to_confirm.append(topic)
             continue
         _set(kind, sid, topic, "subscribed" if on else "unsubscribed", source, now, email=address_of(kind, obj),
@@ -127,6 +137,16 @@ def change(kind, sid, wanted, *, source, method, actor_id=None, ip=None, deliver
         changed.extend(to_confirm)
     db.session.flush()
     return changed
+
+
+def _request_expired(row, now):
+    """Is the confirmation link of this pending subscription too old to work (so a new one may go)?"""
+    from datetime import timedelta
+
+    if row is None or row.requested_at is None:
+        return True
+    max_age = current_app.config.get("SUBSCRIBE_CONFIRM_MAX_AGE", 7 * 24 * 3600)
+    return now - row.requested_at > timedelta(seconds=max_age)
 
 
 def request(kind, sid, topics, *, source, method, actor_id=None, ip=None, now=None):
@@ -187,7 +207,39 @@ def unsubscribe_token(token, *, method, ip=None, now=None):
         raise tokens.InvalidToken()
     source = "mailto" if method == "mailto" else "one_click"
     changed = change(kind, sid, {topic: False}, source=source, method=method, ip=ip, delivery_id=delivery_id, now=now)
+    # the same person under another record: the customer a lead became, the customer a duplicate was
+    # merged into; their "no" holds there too
+    other = current_record(kind, sid)
+    if other is not None and topic in T.topics_for("customer"):
+        changed += change("customer", other, {topic: False}, source=source, method=method, ip=ip,
+                          delivery_id=delivery_id, now=now)
     return kind, sid, topic, bool(changed)
+
+
+def current_record(kind, sid):
+    """The customer that now stands for this subscriber, when it is another record: the customer a
+    lead was converted to, or the customer a merged-away customer was merged into (followed to the
+    end). None when the subscriber is its own current record."""
+    if kind == "lead":
+        lead = db.session.get(Lead, sid)
+        cid = lead.customer_id if lead is not None else None
+    else:
+        cid = sid
+    seen = set()
+    while cid is not None and cid not in seen:
+        seen.add(cid)
+        customer = db.session.get(Customer, cid)
+        if customer is None or customer.merged_into_id is None:
+            break
+        cid = customer.merged_into_id
+    return cid if cid is not None and (kind == "lead" or cid != sid) else None
+
+
+def merge(source_id, target_id, now=None):
+    """Customers merged: the merged-away customer's choices (subscriptions and unsubscribes) become
+    the surviving customer's for every topic the survivor has not chosen on, with consent events
+    (source "merge"). Returns the topics carried over."""
+    return _carry("customer", source_id, target_id, "merge", now)
 
 
 def unsubscribe_url(kind, sid, topic, delivery_id=None):
@@ -204,17 +256,21 @@ def carry_over(lead_id, customer_id, now=None):
     """A lead became a customer: the lead's own choices (a confirmed subscription, or an
     unsubscribe) become the customer's for every topic the customer has not chosen on yet, each
     with a consent event (source "lead_conversion"). Returns the topics carried over."""
+    return _carry("lead", lead_id, customer_id, "lead_conversion", now)
+
+
+def _carry(kind, sid, customer_id, source, now=None):
     now = now or utcnow()
     customer = _subscriber("customer", customer_id)
     mine = _rows("customer", customer_id)
     done = []
-    for topic, row in _rows("lead", lead_id).items():
+    for topic, row in _rows(kind, sid).items():
         if row.status not in ("subscribed", "unsubscribed") or topic in mine:
             continue  # an unconfirmed request is not consent; the customer's own choice stands
-        _set("customer", customer_id, topic, row.status, "lead_conversion", now, email=customer.primary_email,
+        _set("customer", customer_id, topic, row.status, source, now, email=customer.primary_email,
              confirmed=row.status == "subscribed")
         _event("customer", customer_id, topic, "subscribe" if row.status == "subscribed" else "unsubscribe",
-               "lead_conversion", "carried over", email=customer.primary_email, now=now)
+               source, "carried over", email=customer.primary_email, now=now)
         done.append(topic)
     db.session.flush()
     return done
@@ -237,8 +293,10 @@ def _customer_receives(topic):
 
 
 def customer_address_id():
-    """SQL: the id of the customer's announcement address (primary first, else the oldest)."""
-    return (select(CustomerEmail.id).where(CustomerEmail.customer_id == Customer.id)
+    """SQL: the id of the customer's announcement address: the primary one, else the oldest, of
+    those that do not bounce."""
+    return (select(CustomerEmail.id).where(CustomerEmail.customer_id == Customer.id,
+                                           CustomerEmail.bouncing_at.is_(None))
             .order_by(CustomerEmail.is_primary.desc(), CustomerEmail.id).limit(1).correlate(Customer)
             .scalar_subquery())
 
@@ -248,16 +306,17 @@ def customer_audience(topic):
     be mailed: not anonymised, not merged away, with an address that is not bouncing. Callers add
     their own WHERE (who is affected, the segment) and ORDER BY."""
     return (select(Customer.id, CustomerEmail.email, Customer.language, Customer.name)
-            .join(CustomerEmail, and_(CustomerEmail.id == customer_address_id(), CustomerEmail.bouncing_at.is_(None)))
+            .join(CustomerEmail, CustomerEmail.id == customer_address_id())
             .where(Customer.anonymised_at.is_(None), Customer.merged_into_id.is_(None), _customer_receives(topic)))
 
 
 def lead_audience(topic):
     """SELECT (lead id, email, None, name) of every lead with a confirmed subscription to the topic
-    and a usable address (not bouncing)."""
+    and a usable address (not bouncing), that has not become a customer."""
     from sqlalchemy import null
 
     return (select(Lead.id, Lead.email, null().label("language"), Lead.name)
             .join(Subscription, and_(Subscription.lead_id == Lead.id, Subscription.topic == topic,
                                      Subscription.status == "subscribed"))
-            .where(Lead.email.is_not(None), Lead.bouncing_at.is_(None)))
+            .where(Lead.email.is_not(None), Lead.bouncing_at.is_(None),
+                   Lead.customer_id.is_(None)))  # a converted lead is reached as the customer it became

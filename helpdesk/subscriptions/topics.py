@@ -14,7 +14,7 @@ LEAD_TOPICS = ("promotions", "general")
 CUSTOMER_DEFAULTS = {"maintenance": True, "promotions": False, "general": True}
 
 SOURCES = ("portal", "support_form", "offer_form", "preference_page", "one_click", "mailto", "agent", "api",
-           "confirmation", "bounce", "import", "lead_conversion")
+           "confirmation", "bounce", "import", "lead_conversion", "merge")
 
 
 def topics_for(kind):

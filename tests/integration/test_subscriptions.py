@@ -3,7 +3,7 @@ and public forms, the consent record, the audiences (never the unsubscribed, unc
 bouncing), and an announcement mail's RFC 8058 headers, checked on a real SMTP server, with an
 unsubscribe taking effect before a mail that is already queued."""
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from helpdesk.extensions import db
 from helpdesk.leads.models import Lead
@@ -192,3 +192,92 @@ def test_a_pending_lead_request_is_not_carried_to_the_customer(app, make):
     # the pending request is no consent, and the customer's own "no" to general stands
     assert subs.state("customer", existing.id) == {"maintenance": "subscribed", "promotions": "unsubscribed",
                                                    "general": "unsubscribed"}
+
+
+def test_a_saved_form_never_turns_an_unconfirmed_request_into_consent(app, make):
+    """Somebody ticked promotions for Hana's address on the support form: pending. Hana saves her
+    preferences for another topic; the unticked promotions box leaves the request pending, and only
+    her own tick subscribes her."""
+    from helpdesk.subscriptions import forms
+
+    c = make.customer(email="hana@example.net")
+    db.session.commit()
+    subs.change("customer", c.id, {"promotions": True}, source="support_form", method="checkbox")
+    db.session.commit()
+    with app.test_request_context():
+        form = forms.fill(forms.topics_form("customer", meta={"csrf": False}), subs.state("customer", c.id))
+        assert form.promotions.data is False and form.maintenance.data is True
+    subs.change("customer", c.id, {"maintenance": False, "promotions": False, "general": True}, source="portal",
+                method="checkbox")
+    db.session.commit()
+    assert subs.state("customer", c.id) == {"maintenance": "unsubscribed", "promotions": "pending",
+                                            "general": "subscribed"}
+    subs.change("customer", c.id, {"promotions": True}, source="portal", method="checkbox")
+    db.session.commit()
+    assert subs.state("customer", c.id)["promotions"] == "subscribed"
+
+
+def test_an_expired_confirmation_can_be_asked_for_again(app, make):
+    from datetime import timedelta
+
+    lead = Lead(name="Indra", email="indra@example.org", source="website")
+    db.session.add(lead)
+    db.session.flush()
+    t0 = utcnow() - timedelta(days=10)
+    subs.change("lead", lead.id, {"promotions": True}, source="offer_form", method="checkbox", now=t0)
+    subs.change("lead", lead.id, {"promotions": True}, source="offer_form", method="checkbox",
+                now=t0 + timedelta(days=1))  # the link still works: no second mail
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(OutboundMail)) == 1
+    subs.change("lead", lead.id, {"promotions": True}, source="offer_form", method="checkbox")  # 10 days on
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(OutboundMail)) == 2
+    assert [e.action for e in subs.history("lead", lead.id)] == ["request", "request"]
+
+
+def test_nothing_goes_to_an_anonymised_merged_or_converted_subscriber(app, make):
+    """The send job's last check (receives) and the audiences: an anonymised or merged-away customer,
+    and a lead that became a customer, get nothing as such; a lead's or a duplicate's unsubscribe
+    holds for the customer that stands for them now."""
+    from helpdesk.customers import services as customers
+    from helpdesk.leads import services as leads
+
+    admin = make.user(roles=["admin"])
+    anon, dup, keep = (make.customer(email=f"{n}@example.net") for n in ("anon", "dup", "keep"))
+    anon.anonymised_at = utcnow()
+    lead = Lead(name="Joko", email="joko@example.org", source="seminar")
+    db.session.add(lead)
+    db.session.flush()
+    db.session.add(Subscription(lead_id=lead.id, topic="promotions", status="subscribed", updated_at=utcnow()))
+    db.session.commit()
+    assert not subs.receives("customer", anon.id, "maintenance")
+    assert subs.receives("lead", lead.id, "promotions")
+    lead_token = tokens.make_unsubscribe_token("lead", lead.id, "promotions")
+    joko = leads.to_customer(lead)
+    db.session.commit()
+    assert not subs.receives("lead", lead.id, "promotions") and lead.id not in audience_ids("promotions", "lead")
+    assert joko.id in audience_ids("promotions")  # carried over: reached as the customer
+    subs.unsubscribe_token(lead_token, method="one-click")  # an old lead mail's link
+    db.session.commit()
+    assert subs.state("customer", joko.id)["promotions"] == "unsubscribed"
+
+    subs.change("customer", dup.id, {"general": False}, source="portal", method="checkbox")
+    dup_token = tokens.make_unsubscribe_token("customer", dup.id, "maintenance")
+    customers.merge_customers(dup.id, keep.id, admin.id)
+    db.session.commit()
+    assert subs.state("customer", keep.id)["general"] == "unsubscribed"  # the duplicate's "no" stays
+    assert not subs.receives("customer", dup.id, "maintenance")
+    subs.unsubscribe_token(dup_token, method="one-click")
+    db.session.commit()
+    assert subs.state("customer", keep.id)["maintenance"] == "unsubscribed"
+
+
+def test_a_bouncing_primary_address_falls_back_to_a_working_one(app, make):
+    from helpdesk.customers.models import CustomerEmail
+
+    c = make.customer(email="old@example.net")
+    c.emails[0].bouncing_at = utcnow()
+    db.session.add(CustomerEmail(customer_id=c.id, email="new@example.net", is_primary=False))
+    db.session.commit()
+    rows = db.session.execute(subs.customer_audience("maintenance").where(subs.Customer.id == c.id)).all()
+    assert [r[1] for r in rows] == ["new@example.net"]
