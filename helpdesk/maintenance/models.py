@@ -42,6 +42,9 @@ class MaintenanceWindow(db.Model):
     reminded_at = db.Column(db.DateTime)
     completed_at = db.Column(db.DateTime)
     notified_revision = db.Column(db.Integer, nullable=False, default=0)
+    # the reminder's round: goes up only when the start moves (everyone is reminded again); other
+    # edits (a typo, the impact) leave it, so a reminder fan-out in progress never repeats itself
+    reminder_round = db.Column(db.Integer, nullable=False, default=0, server_default="0")
     cancel_notified_at = db.Column(db.DateTime)
     targets = db.relationship("MaintenanceTarget", lazy="selectin", cascade="all, delete-orphan",
                               order_by="MaintenanceTarget.id")

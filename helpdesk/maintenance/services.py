@@ -16,7 +16,7 @@ product_ids, item_ids, change_note (edits only).
 """
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import String, and_, cast, exists, false, func, literal, or_, select
 
 from .. import batchcache
 from ..customers.models import Customer
@@ -182,6 +182,7 @@ def update_window(window_id, actor_id, *, change_note=None, now=None, **fields):
         if new["starts_at"] != old["starts_at"] and w.reminded_at is not None and \
                 now < schedule.reminder_time(new["starts_at"], current_app.config["MAINTENANCE_REMINDER_HOURS"]):
             w.reminded_at = None  # the start moved: remind again before the new start
+            w.reminder_round = (w.reminder_round or 0) + 1
     elif w.status == "draft":
         w.original_ends_at = v["ends_at"]
     for k in NOTICE_FIELDS + ("announce_days",):
@@ -334,9 +335,11 @@ def dedupe_key(w, kind, customer_id, revision=0):
 
 
 def notice_revision(w, kind):
-    """The revision a notice's dedupe key carries: updates and reminders are per revision (a moved
-    start reminds again), the others once per window."""
-    return w.revision or 0 if kind in ("updated", "extended", "reminder") else 0
+    """The number a notice's dedupe key carries: updates are per revision, the reminder per reminder
+    round (a moved start reminds again; a typo fix does not), the others once per window."""
+    if kind == "reminder":
+        return w.reminder_round or 0
+    return w.revision or 0 if kind in ("updated", "extended") else 0
 
 
 def recipients(w, kind, limit, reminder_hours=None):
@@ -354,9 +357,10 @@ def recipients(w, kind, limit, reminder_hours=None):
     if kind in ("updated", "extended"):
         done = select(D.id).where(D.window_id == w.id, D.customer_id == Customer.id, D.kind.in_(("updated", "extended")),
                                   D.revision == rev)
-    elif kind == "reminder":
+    elif kind == "reminder":  # this round's reminder (its dedupe key names the round)
         done = select(D.id).where(D.window_id == w.id, D.customer_id == Customer.id, D.kind == "reminder",
-                                  D.revision == rev)
+                                  D.dedupe_key == literal(f"w{w.id}:reminder:{rev}:c").concat(
+                                      cast(Customer.id, String)))
     else:
         done = select(D.id).where(D.window_id == w.id, D.customer_id == Customer.id, D.kind == kind)
     q = q.where(~exists(done))

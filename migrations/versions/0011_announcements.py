@@ -67,6 +67,7 @@ def upgrade():
     sa.Column('reminded_at', sa.DateTime(), nullable=True),
     sa.Column('completed_at', sa.DateTime(), nullable=True),
     sa.Column('notified_revision', sa.Integer(), nullable=False),
+    sa.Column('reminder_round', sa.Integer(), server_default='0', nullable=False),
     sa.Column('cancel_notified_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_maintenance_windows_created_by_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_maintenance_windows'))

@@ -246,6 +246,37 @@ def test_batches_continue_on_the_next_sweep(world, make):
     assert len(recipients(wid, "announce")) == 5
 
 
+def test_an_edit_during_the_reminder_fan_out_reminds_nobody_twice(world, make):
+    """Reminders go out in batches; a typo fixed between two batches makes a new revision (an update
+    for those notified) but not a new reminder round: the next sweeps remind only the rest. Moving
+    the start does start a new round."""
+    w = world
+    for i in range(3):
+        c = make.customer(name=f"Extra {i}", email=f"extra{i}@example.net")
+        _item(c, w.hosting, "srv1.example.net", f"extra{i}.id")
+    db.session.commit()
+    wid = window(w, servers=["srv1.example.net"])
+    sweep(START - timedelta(days=3))
+    reminder = START - timedelta(hours=3)
+    assert sweep(reminder, batch=2)["reminder"] == 2
+    fields = dict(title_id="Pemeliharaan server srv1", title_en="Server srv1 maintenance (typo fixed)",
+                  description_id="Pembaruan kernel.", description_en="Kernel upgrade.", starts_at=START, ends_at=END,
+                  impact="downtime", servers=["srv1.example.net"])
+    maint.update_window(wid, w.tech_id, now=reminder + timedelta(minutes=1), **fields)
+    db.session.commit()
+    assert db.session.get(MaintenanceWindow, wid).revision == 1
+    later = [sweep(reminder + timedelta(minutes=2 + n), batch=2).get("reminder", 0) for n in range(3)]
+    assert sum(later) == 3  # the other three, once
+    emails = recipients(wid, "reminder")
+    assert len(emails) == 5 and len(set(emails)) == 5
+
+    fields.update(starts_at=START + timedelta(days=1), ends_at=END + timedelta(days=1))
+    maint.update_window(wid, w.tech_id, now=reminder + timedelta(minutes=10), **fields)
+    db.session.commit()
+    assert db.session.get(MaintenanceWindow, wid).reminder_round == 1
+    assert sweep(reminder + timedelta(days=1), batch=10)["reminder"] == 5  # the moved start: everyone again
+
+
 def test_two_sweeps_at_once_send_each_notice_once(app, world, make, smtp_server, run_jobs):
     w = world
     for i in range(6):
