@@ -70,3 +70,37 @@ def desk_page(browser, base_url, axe_source):
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
     return context, page, PageWatch(page, base_url, axe_source), shot
+
+
+def login_en(page, base_url, email):
+    """Sign an agent in on the English login page (the test users' password)."""
+    from flask_babel import force_locale, gettext
+
+    from tests.factories import PASSWORD
+
+    with force_locale("en"):
+        email_label, password_label, button = gettext("Email"), gettext("Password"), gettext("Log in")
+    page.goto(base_url + "/login?lang=en")
+    page.get_by_label(email_label).fill(email)
+    page.get_by_label(password_label).fill(PASSWORD)
+    page.get_by_role("button", name=button).click()
+
+
+class People:
+    """`people(email)`: a person's own desktop page (desk_page: its own browser context, so its own
+    cookies), signed in as that agent, or anonymous with email None; returns (page, watch, shot).
+    `close()` closes every context it made."""
+
+    def __init__(self, browser, base_url, axe_source):
+        self.browser, self.base_url, self.axe_source, self.contexts = browser, base_url, axe_source, []
+
+    def __call__(self, email=None):
+        context, page, watch, shot = desk_page(self.browser, self.base_url, self.axe_source)
+        self.contexts.append(context)
+        if email:
+            login_en(page, self.base_url, email)
+        return page, watch, shot
+
+    def close(self):
+        for context in self.contexts:
+            context.close()

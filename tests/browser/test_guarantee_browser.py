@@ -28,8 +28,7 @@ from helpdesk.timeutil import utcnow
 from helpdesk.warranty import admin_services as catalogue
 from helpdesk.warranty import badges
 from helpdesk.warranty import services as warranty
-from tests.browser.helpers import SHOTS, desk_page
-from tests.factories import PASSWORD
+from tests.browser.helpers import SHOTS, People
 
 pytestmark = pytest.mark.browser
 
@@ -44,12 +43,6 @@ def _text(message, **kw):
     with force_locale(LOCALE):
         return gettext(message, **kw)
 
-
-def _login(page, base, email):
-    page.goto(base + "/login?lang=en")
-    page.get_by_label(_text("Email")).fill(email)
-    page.get_by_label(_text("Password")).fill(PASSWORD)
-    page.get_by_role("button", name=_text("Log in")).click()
 
 
 def _alert(page, message):
@@ -112,14 +105,7 @@ def test_cashback_claim_and_paid_repair(app, make, live_server, browser, axe_sou
     invoice_number = money.format_number(year, 1)
     price_all = money.format_rupiah(600_000)
 
-    contexts = []
-
-    def agent(email):
-        context, page, watch, shot = desk_page(browser, base, axe_source)
-        contexts.append(context)
-        if email:
-            _login(page, base, email)
-        return page, watch, shot
+    agent = People(browser, base, axe_source)  # each person in their own browser context
 
     try:
         # ================================================================ 1. cashback
@@ -321,8 +307,7 @@ def test_cashback_claim_and_paid_repair(app, make, live_server, browser, axe_sou
         expect(rcard.get_by_role("button", name=_text("Mark work done"))).to_be_visible()
         watch_tech.assert_clean("the repair in work")
     finally:
-        for context in contexts:
-            context.close()
+        agent.close()
 
     # ---- what was stored
     db.session.remove()

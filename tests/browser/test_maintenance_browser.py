@@ -20,8 +20,7 @@ from helpdesk.subscriptions import services as subs
 from helpdesk.timeutil import utcnow
 from helpdesk.warranty import admin_services as catalogue
 from helpdesk.warranty import services as warranty
-from tests.browser.helpers import SHOTS, PageWatch, desk_page
-from tests.factories import PASSWORD
+from tests.browser.helpers import SHOTS, PageWatch, desk_page, login_en
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -80,10 +79,7 @@ def test_window_on_a_server_announced_unsubscribed_and_reminded(app, make, mail_
     customer_context = browser.new_context(locale="en-US", timezone_id="Asia/Jakarta")  # no cookies of the desk
     try:
         # ================================================================ 1. the window and its preview
-        page.goto(base + "/login?lang=en")
-        page.get_by_label(_text("Email")).fill(tech_email)
-        page.get_by_label(_text("Password")).fill(PASSWORD)
-        page.get_by_role("button", name=_text("Log in")).click()
+        login_en(page, base, tech_email)
         page.get_by_role("link", name=_text("Maintenance"), exact=True).click()
         watch.assert_clean("the maintenance list")
         page.goto(base + "/maintenance/new")

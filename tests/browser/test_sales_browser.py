@@ -25,8 +25,7 @@ from helpdesk.warranty import admin_services as catalogue
 from helpdesk.warranty import rules
 from helpdesk.warranty import services as warranty
 from helpdesk.warranty.models import OwnedItem
-from tests.browser.helpers import SHOTS, desk_page
-from tests.factories import PASSWORD
+from tests.browser.helpers import SHOTS, People
 from tests.smtp_server import shared_smtp, smtp_server  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -55,12 +54,6 @@ def _text(message, **kw):
 def _day(day):
     return rules.format_date(day, LOCALE)
 
-
-def _login(page, base, email):
-    page.goto(base + "/login?lang=en")
-    page.get_by_label(_text("Email")).fill(email)
-    page.get_by_label(_text("Password")).fill(PASSWORD)
-    page.get_by_role("button", name=_text("Log in")).click()
 
 
 def _alert(page, message):
@@ -112,14 +105,7 @@ def test_seminar_lead_to_fulfilled_website(app, make, mail_server, smtp_server, 
     proof_path.write_bytes(PNG)
     smtp_server.clear()
 
-    contexts = []
-
-    def person(email):
-        context, page, watch, shot = desk_page(browser, base, axe_source)
-        contexts.append(context)
-        if email:
-            _login(page, base, email)
-        return page, watch, shot
+    person = People(browser, base, axe_source)  # each person in their own browser context
 
     try:
         # ================================================================ 1. the seminar CSV
@@ -341,8 +327,7 @@ def test_seminar_lead_to_fulfilled_website(app, make, mail_server, smtp_server, 
         swatch.assert_clean("the customer's products")
         sshot(SHOT_NAMES[4])
     finally:
-        for context in contexts:
-            context.close()
+        person.close()
 
     # ---- what was stored
     db.session.remove()
