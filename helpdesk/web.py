@@ -70,6 +70,18 @@ def _default_message(code):
     return str(messages.get(code) or _("Error."))
 
 
+def form_error(form, skip=(), fallback=None, fallback_field=None):
+    """A form that failed validation as a DomainError: the first field error (its label, the error,
+    the field's name), leaving out the fields in `skip`; else `fallback` (default "Check the form.")
+    on `fallback_field`. For views that refuse a bad form like a refused service call."""
+    from .errors import DomainError
+
+    for field in form:
+        if field.errors and field.name not in skip:
+            return DomainError(f"{field.label.text}: {field.errors[0]}", field=field.name)
+    return DomainError(fallback or _("Check the form."), field=fallback_field)
+
+
 def is_safe_next(target):
     """True for a same-site relative path (no scheme, no host, no '//' or backslash tricks)."""
     if not target or not isinstance(target, str):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ..errors import DomainError, NotFound
 from ..extensions import db
-from ..web import roles_required
+from ..web import form_error, roles_required
 from ..warranty.models import Product
 from . import segments, services
 from .forms import (AUDIENCE_LABELS, COUNT_LABELS, KIND_LABELS, STATUS_LABELS, TOPIC_LABELS, ButtonForm,
@@ -48,13 +48,6 @@ def _campaign_form(posted=True):
     return form
 
 
-def _form_error(form):
-    for field in form:
-        if field.errors:
-            return DomainError(f"{field.label.text}: {field.errors[0]}", field=field.name)
-    return DomainError(_("Check the form."))
-
-
 def _refused(template, form, exc, **ctx):
     db.session.rollback()
     field = exc.details.get("field")
@@ -89,7 +82,7 @@ def new():
         return render_template("campaigns/form.html", form=form, campaign=None)
     try:
         if not form.validate():
-            raise _form_error(form)
+            raise form_error(form)
         c = services.create(current_user_id(), **form.fields())
     except DomainError as exc:
         return _refused("campaigns/form.html", form, exc, campaign=None)
@@ -108,7 +101,7 @@ def edit(campaign_id):
         return render_template("campaigns/form.html", form=form, campaign=c)
     try:
         if not form.validate():
-            raise _form_error(form)
+            raise form_error(form)
         services.update(c.id, current_user_id(), **form.fields())
     except DomainError as exc:
         return _refused("campaigns/form.html", form, exc, campaign=c)
@@ -181,7 +174,7 @@ def schedule(campaign_id):
     form = ScheduleForm()
     try:
         if not form.validate():
-            raise _form_error(form)
+            raise form_error(form)
         services.schedule(c.id, current_user_id(), jakarta_to_utc(form.send_date.data, form.send_time.data))
     except DomainError as exc:
         db.session.rollback()

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from ..billing.models import Invoice
 from ..customers.models import Customer
 from ..errors import DomainError, Forbidden, NotFound
+from ..web import form_error
 from ..extensions import db
 from ..warranty.models import OwnedItem, Product
 from . import services
@@ -107,10 +108,8 @@ def _line_dicts(form):
 
 
 def _form_error(form):
-    for field in form:
-        if field.errors and field.name != "lines":
-            return DomainError(f"{field.label.text}: {field.errors[0]}", field=field.name)
-    return DomainError(_("Check the lines."), field="lines")
+    """The first error of the order's own fields; the lines' errors are shown on the lines."""
+    return form_error(form, skip=("lines",), fallback=_("Check the lines."), fallback_field="lines")
 
 
 def _render_new(form, customer, status=200, error=None, error_field=None):
