@@ -75,6 +75,9 @@ def register_extensions(app):
 
     install_session_hooks(db.session.session_factory.class_)
     counts.install(db.session.session_factory.class_)
+    from . import idalloc
+
+    idalloc.install(db.session.session_factory.class_)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True,
                     include_object=include_object)
     login_manager.init_app(app)

@@ -61,6 +61,12 @@ def lookup_many(name, keys, load_many):
     return {k: bucket[k] for k in keys}
 
 
+def values(name):
+    """The cached values of `name` (none outside a batch)."""
+    bucket = _bucket(name)
+    return [] if bucket is None else list(bucket.values())
+
+
 def put(name, key, value):
     """Record a change the caller just made; a no-op outside a batch."""
     bucket = _bucket(name)

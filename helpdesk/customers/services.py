@@ -3,7 +3,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from .. import batchcache
+from .. import batchcache, idalloc
 from ..auth.i18n import _
 from ..errors import DomainError, Forbidden, NotFound
 from ..extensions import db
@@ -104,9 +104,13 @@ def _create_customer(*, name, emails, phone=None, kind="b2c", language=None, sup
     for i, e in enumerate(clean):
         CustomerEmail(customer=cust, email=e, is_primary=(i == 0))
     db.session.add(cust)
-    db.session.flush()
+    # In a batch of inbound mail the id is handed out now and the rows are written by the batch's
+    # flush (a taken address then fails that flush, and the batch is redone message by message).
+    if not idalloc.assign(cust):
+        db.session.flush()
     for ce in cust.emails:
         batchcache.put("customer_email", ce.email, ce)
+    batchcache.put("owned_items", cust.id, [])  # a new customer owns nothing yet
     return cust
 
 

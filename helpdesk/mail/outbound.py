@@ -29,7 +29,7 @@ from email.utils import make_msgid, parseaddr
 from flask import current_app, render_template
 from sqlalchemy import String, bindparam, cast, or_, select, union_all
 
-from .. import batchcache, jobs
+from .. import batchcache, idalloc, jobs
 from ..auth.models import User, UserRole
 from ..customers.models import Customer
 from ..extensions import db
@@ -181,12 +181,35 @@ def _thread_ids_statement():
 _THREAD_IDS = _thread_ids_statement()
 
 
+def thread_started(ticket_id):
+    """A ticket created in this batch of inbound mail: its thread is kept in the batch (what
+    `thread_add` records), so its first mails need not write and read the database for it."""
+    batchcache.put("thread", ticket_id, [])
+
+
+def thread_add(ticket_id, created, message_id):
+    """A Message-ID joined the thread of a ticket whose thread the batch keeps."""
+    known = batchcache.get("thread", ticket_id)
+    if known is not None and message_id:
+        known.append((created, message_id))
+
+
+def thread_changed(ticket_id):
+    """Something else joined the ticket's thread (a later message, a bounce): read it from the
+    database again."""
+    if batchcache.get("thread", ticket_id) is not None:
+        batchcache.put("thread", ticket_id, None)
+
+
 def thread_ids(ticket_id, limit=200, before=None):
     """The ticket's Message-IDs the customer side has seen, oldest first: what they sent (and
     tickets merged into this one), our mails to them. Agent notifications are not part of it.
     `before`: only ids known before that time."""
     found = {}
-    for created, mid in db.session.execute(_THREAD_IDS, {"ticket": ticket_id, "limit": limit}).all():
+    known = batchcache.get("thread", ticket_id)
+    rows = known[-limit:] if known is not None else \
+        db.session.execute(_THREAD_IDS, {"ticket": ticket_id, "limit": limit}).all()
+    for created, mid in rows:
         if mid and not mid.startswith("hash:") and (mid not in found or created < found[mid]):
             found[mid] = created
     return [mid for mid, created in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
@@ -280,16 +303,20 @@ def queue_mail(kind, *, ticket, to, subject, cc=(), locale=None, automatic=True,
                        kind=kind, message_id=mid, to_addrs=to, cc_addrs=cc, subject=full_subject, locale=locale,
                        automatic=automatic, status=status, last_error=held_reason, created_at=now)
     db.session.add(row)
-    # One flush writes what the caller wrote before (the thread the headers are read from) and this
-    # row, whose id the outbox job needs; the headers then leave this mail itself out (as the send
-    # job does when it fills them in).
-    db.session.flush()
+    # The row's id is for the outbox job. Outside a batch of inbound mail one flush writes it and
+    # what the caller wrote before (the thread the headers are read from); in a batch the id is
+    # handed out and the thread of a ticket made in the batch is known without the database. The
+    # headers leave this mail itself out (as the send job does when it fills them in).
+    if not idalloc.assign(row):
+        db.session.flush()
     if ticket is not None:
         in_reply_to, references = thread_headers(ticket.id, exclude=mid)
         if in_reply_to:
             row.in_reply_to, row.references = in_reply_to, references
             if reply:
                 row.subject = tagged_subject(number, subject, reply=True)
+        if user_id is None and status != "held":
+            thread_add(ticket.id, now, mid)
     db.session.add(MailMessageId(message_id=mid, ticket_id=row.ticket_id,
                                  message_row_id=message_row_id if kind == "reply" else None,
                                  direction="out", created_at=now))
@@ -350,7 +377,7 @@ def refusal_code(reason):
 
 
 def _ticket(ticket_id):
-    return db.session.get(Ticket, ticket_id) if ticket_id else None
+    return idalloc.get(Ticket, ticket_id) if ticket_id else None  # (a row of the batch not written yet too)
 
 
 _ACK_OF = select(OutboundMail).where(OutboundMail.ticket_id == bindparam("ticket"), OutboundMail.kind == "ack").limit(1)
@@ -373,7 +400,7 @@ def queue_acknowledgement(ticket_id, to_addr=None, now=None):
         existing = load()
     if existing is not None:
         return existing
-    customer = db.session.get(Customer, ticket.customer_id)
+    customer = idalloc.get(Customer, ticket.customer_id)
     to = to_addr or customer_address(ticket, customer)
     locale = mail_locale(customer.language if customer else None)
     subject = render_subject("ack", locale, ticket=ticket, subject=bare_subject(ticket.subject, ticket.number))
@@ -385,11 +412,11 @@ def queue_acknowledgement(ticket_id, to_addr=None, now=None):
 def queue_agent_reply(message_id, now=None):
     """An agent's public reply, with its attachments, to the customer with the ticket's Cc list.
     Not automatic: never held. Its Message-ID is also stored on the message."""
-    msg = db.session.get(Message, message_id)
+    msg = idalloc.get(Message, message_id)
     if msg is None or msg.kind != "reply" or msg.author_user_id is None:
         return None
     ticket = _ticket(msg.ticket_id)
-    customer = db.session.get(Customer, ticket.customer_id)
+    customer = idalloc.get(Customer, ticket.customer_id)
     to = customer_address(ticket, customer)
     row = queue_mail("reply", ticket=ticket, to=[to], cc=list(ticket.cc_addresses or []),
                      subject=bare_subject(ticket.subject, ticket.number),
@@ -464,7 +491,7 @@ def queue_new_ticket_notifications(ticket_id, now=None):
 def queue_customer_reply_notifications(message_id, now=None):
     """The customer replied: tell the assignee, else the queue's agents; on a ticket pending billing,
     the billing agents too."""
-    msg = db.session.get(Message, message_id)
+    msg = idalloc.get(Message, message_id)
     if msg is None:
         return []
     ticket = _ticket(msg.ticket_id)
@@ -496,7 +523,7 @@ def queue_refused_files(ticket_id, to_addr, refused, now=None):
     items = [[clean_header_text(name, 255) or "attachment", refusal_code(reason)] for name, reason in refused or ()]
     if ticket is None or not items:
         return None
-    customer = db.session.get(Customer, ticket.customer_id)
+    customer = idalloc.get(Customer, ticket.customer_id)
     to = clean_address(to_addr)
     own = to is not None and customer is not None and (
         to.lower() in {e.email.lower() for e in customer.emails} or to.lower() == (ticket.reply_to or "").lower())

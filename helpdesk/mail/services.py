@@ -28,12 +28,13 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import lazyload
 
-from .. import batchcache
+from .. import batchcache, idalloc
 from ..dbutil import insert_fn
 from ..customers import services as customers
-from ..customers.models import CustomerEmail
+from ..customers.models import Customer, CustomerEmail
 from ..errors import DomainError, NotFound
 from ..extensions import db
+from ..tickets import search
 from ..tickets import services as tickets
 from ..tickets.models import Attachment, Message, Queue, Ticket
 from ..timeutil import utcnow
@@ -457,15 +458,20 @@ def _process_chunk(ids, pool, now, job):
         raw, msg = done[row.id]
         todo.append((row, "raw message file is missing from RAW_MAIL_DIR" if raw is None else msg))
     middle = {len(todo) // 2}  # where the crash point mid_ingest is passed (once)
-    with batchcache.opened():
-        ctx.prefetch([msg for _row, msg in todo], now)
-        outcomes = _ingest_together(todo, ctx, now, middle)
-        if outcomes is None:
-            outcomes = []
-            for n, (row, msg) in enumerate(todo):
-                if n in middle:
-                    checkpoint("mid_ingest")
-                outcomes.append(_ingest_alone(row, msg, ctx, now))
+    try:
+        with batchcache.opened(), idalloc.batch(db.session):
+            ctx.prefetch([msg for _row, msg in todo], now)
+            outcomes = _ingest_together(todo, ctx, now, middle)
+            if outcomes is None:
+                outcomes = []
+                for n, (row, msg) in enumerate(todo):
+                    if n in middle:
+                        checkpoint("mid_ingest")
+                    outcomes.append(_ingest_alone(row, msg, ctx, now))
+            db.session.flush()
+            search.reindex_deferred(db.session)  # the batch's tickets' search documents, at once
+    finally:
+        search.discard_deferred(db.session)
     checkpoint("before_commit")
     db.session.commit()
     checkpoint("committed")
@@ -593,6 +599,7 @@ class _Context:
         """Forget what a rolled-back savepoint may have left behind (cached rows)."""
         self.mailboxes = {}
         batchcache.clear()
+        idalloc.defer_checks(db.session)  # (kept over a savepoint rollback too, to be sure)
 
     def mailbox(self, mailbox_id):
         if mailbox_id not in self.mailboxes:
@@ -650,6 +657,8 @@ def _claim_key(key, row, ticket_id=None, direction="in"):
     the same key makes this one wait for its commit, then find the key taken). Written as SQL text,
     the same on SQLite and PostgreSQL, because SQLAlchemy compiles an ON CONFLICT construct again on
     every execution while a text statement is compiled once."""
+    if ticket_id is not None:
+        _outbound("thread_changed", ticket_id)
     # RETURNING, not rowcount: through the ORM session PostgreSQL's rowcount here is -1
     return db.session.execute(_CLAIM_KEY, {"message_id": key, "ticket_id": ticket_id, "inbound_id": row.id,
                                            "direction": direction, "created_at": utcnow()}).scalar() is not None
@@ -666,7 +675,7 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
     key = _dedupe_key(msg)  # the row's message_id and dedupe_key are set by _finish (one UPDATE of the row)
     known = ctx.known_key(key)
     if known is not None:
-        ticket = db.session.get(Ticket, known.ticket_id) if known.ticket_id else None
+        ticket = idalloc.get(Ticket, known.ticket_id) if known.ticket_id else None
         if known.direction == "out":
             return _finish(row, msg, "ignored", ticket=ticket, reason="own_mail", now=now)
         return _finish(row, msg, "duplicate", ticket=ticket, now=now)
@@ -691,7 +700,7 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         return _finish(row, msg, "ignored", reason="own_mail", error="sent from one of our own addresses", now=now)
     if not _claim_key(key, row):  # a concurrent process or another mailbox got it first
         known = db.session.get(MailMessageId, key)
-        ticket = db.session.get(Ticket, known.ticket_id) if known and known.ticket_id else None
+        ticket = idalloc.get(Ticket, known.ticket_id) if known and known.ticket_id else None
         return _finish(row, msg, "duplicate", ticket=ticket, now=now)
 
     automated = verdict.kind == "automated"
@@ -708,9 +717,10 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         plus_addressing=bool(mailbox and mailbox.plus_addressing))
     files, refused = _split_attachments(msg)
     if decision.ticket_id:
-        ticket = db.session.get(Ticket, decision.ticket_id, options=_NO_TAGS)
-        while ticket is not None and ticket.merged_into_id:
-            ticket = db.session.get(Ticket, ticket.merged_into_id, options=_NO_TAGS)
+        with db.session.no_autoflush:  # (by primary key: what the batch changed is in the session)
+            ticket = idalloc.get(Ticket, decision.ticket_id, options=_NO_TAGS)
+            while ticket is not None and ticket.merged_into_id:
+                ticket = db.session.get(Ticket, ticket.merged_into_id, options=_NO_TAGS)
         if ticket is not None:
             return _append(row, msg, key, ticket, customer, decision.rule, files, refused, automated, now)
     return _create(row, msg, key, customer, decision, files, refused, automated, mailbox, ctx, now)
@@ -763,7 +773,10 @@ def _find_by_message_ids(ids):
     ids = [i[:520] for i in ids if i][:200]
     if not ids:
         return None
-    rows = dict(db.session.execute(_TICKETS_OF_IDS, {"ids": ids}).all())
+    # No autoflush: the batch's pending Message-IDs are its own outbound mail, not sent before its
+    # commit, so no mail of the batch can refer to them (inbound ids are written at once).
+    with db.session.no_autoflush:
+        rows = dict(db.session.execute(_TICKETS_OF_IDS, {"ids": ids}).all())
     for i in ids:  # in the order asked (the threading rules order them)
         if rows.get(i):
             return rows[i]
@@ -773,11 +786,21 @@ def _find_by_message_ids(ids):
 def _ticket_by_number(number):
     from .threading import TicketRef
 
-    t = db.session.execute(select(Ticket).where(Ticket.number == number).options(*_NO_TAGS)).scalar_one_or_none()
+    # a ticket of this batch is not written yet (and reading would flush the batch)
+    t = next((t for t in batchcache.values("new_ticket") if t.number == number), None)
+    if t is None:
+        with db.session.no_autoflush:
+            t = db.session.execute(select(Ticket).where(Ticket.number == number).options(*_NO_TAGS)
+                                   ).scalar_one_or_none()
     if t is None:
         return None
-    parts = {e.lower() for e in db.session.execute(
-        select(CustomerEmail.email).where(CustomerEmail.customer_id == t.customer_id)).scalars()}
+    customer = batchcache.get("assigned", (Customer, t.customer_id))
+    if customer is not None:
+        parts = {e.email.lower() for e in customer.emails}
+    else:
+        with db.session.no_autoflush:
+            parts = {e.lower() for e in db.session.execute(
+                select(CustomerEmail.email).where(CustomerEmail.customer_id == t.customer_id)).scalars()}
     parts |= {a.lower() for a in (t.cc_addresses or [])}
     if t.reply_to:
         parts.add(t.reply_to.lower())
@@ -829,12 +852,14 @@ def _message_columns(row, msg, rule, original=None):
 
 def _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, action):
     """Shared bookkeeping once the ticket message exists (written with `_message_columns`)."""
-    if message.id is None:  # a new ticket's first message is written by the next flush
+    if not idalloc.assign(message):  # a new ticket's first message is written by the next flush
         db.session.flush()
     db.session.execute(_LINK_KEY, {"key": key, "ticket": ticket.id, "message": message.id})
     if kept:
-        stored = db.session.execute(select(Attachment).where(Attachment.message_id == message.id)
-                                    .order_by(Attachment.id)).scalars().all()
+        stored = getattr(message, "stored_attachments", None)
+        if stored is None:
+            stored = db.session.execute(select(Attachment).where(Attachment.message_id == message.id)
+                                        .order_by(Attachment.id)).scalars().all()
         for att, src in zip(stored, kept):
             att.content_id = (src.content_id or "")[:255] or None
             att.inline = bool(src.inline)

@@ -34,15 +34,51 @@ def document(session, ticket_id, bodies=None):
                             [e.email for e in cust.emails] if cust else [], bodies)
 
 
+_DEFERRED = "search_reindex"
+
+
 def reindex(session, ticket_id, bodies=None):
-    """Rebuild the search document of one ticket (call after its text changed)."""
-    doc = document(session, ticket_id, bodies)
+    """Rebuild the search document of one ticket (call after its text changed).
+
+    In a batch of inbound mail (batchcache open) the rebuild waits for `reindex_deferred`, which the
+    batch calls after its flush: one statement for all its tickets, and no flush per ticket."""
+    from .. import batchcache
+
+    if batchcache.is_open():
+        pending = session.info.setdefault(_DEFERRED, {})
+        if ticket_id in pending and (pending[ticket_id] is None or bodies is None):
+            bodies = None  # the document is read from the database
+        elif ticket_id in pending:
+            bodies = pending[ticket_id] + list(bodies)
+        pending[ticket_id] = None if bodies is None else list(bodies)
+        return
+    _write(session, [(ticket_id, document(session, ticket_id, bodies))])
+
+
+def reindex_deferred(session):
+    """Rebuild the documents a batch deferred (after its flush); tickets since rolled back are
+    skipped."""
+    pending = session.info.pop(_DEFERRED, None)
+    if not pending:
+        return
+    docs = [(tid, document(session, tid, bodies)) for tid, bodies in sorted(pending.items())
+            if session.get(Ticket, tid) is not None]
+    _write(session, docs)
+
+
+def discard_deferred(session):
+    session.info.pop(_DEFERRED, None)
+
+
+def _write(session, docs):
+    if not docs:
+        return
+    params = [{"id": tid, "doc": doc} for tid, doc in docs]
     if dialect(session) == "postgresql":
-        session.execute(text("UPDATE tickets SET search_vector = to_tsvector('simple', :doc) WHERE id = :id"),
-                        {"doc": doc, "id": ticket_id})
+        session.execute(text("UPDATE tickets SET search_vector = to_tsvector('simple', :doc) WHERE id = :id"), params)
     else:
-        session.execute(text("DELETE FROM ticket_fts WHERE rowid = :id"), {"id": ticket_id})
-        session.execute(text("INSERT INTO ticket_fts(rowid, doc) VALUES (:id, :doc)"), {"id": ticket_id, "doc": doc})
+        session.execute(text("DELETE FROM ticket_fts WHERE rowid = :id"), [{"id": p["id"]} for p in params])
+        session.execute(text("INSERT INTO ticket_fts(rowid, doc) VALUES (:id, :doc)"), params)
 
 
 def tokens(q):

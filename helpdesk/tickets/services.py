@@ -9,7 +9,7 @@ from flask import current_app, has_request_context
 from flask_babel import pgettext
 from sqlalchemy import or_, select, update
 
-from .. import batchcache
+from .. import batchcache, idalloc
 from ..auth.i18n import _
 from ..auth.models import User
 from ..customers.models import Customer
@@ -101,7 +101,8 @@ def next_number():
     On PostgreSQL the row lock serialises concurrent creators until their commit; on SQLite the
     write lock does. Numbers are therefore sequential and unique.
     """
-    value = db.session.execute(_NEXT_NUMBER).scalar_one_or_none()
+    with db.session.no_autoflush:  # (the counter row is never pending: nothing need be written first)
+        value = db.session.execute(_NEXT_NUMBER).scalar_one_or_none()
     if value is None:
         db.session.add(Counter(name="ticket", value=1000))
         db.session.flush()
@@ -206,16 +207,18 @@ def _add_message(ticket, *, kind, body_text, body_html, author_user_id=None, aut
                   author_customer_id=author_customer_id, channel=channel, body_text=text or "",
                   body_html=html, created_at=now, **(columns or {}))
     db.session.add(msg)
-    if files or first is None:
-        # the attachments, and the callers of a later message, need its id at once; a new ticket's
+    if (files or first is None) and not idalloc.assign(msg):
+        # the attachments, and the callers of a later message, need its id at once (in a batch of
+        # inbound mail it is handed out, and the row written by the batch's flush); a new ticket's
         # first message without files is written by the next flush, with what follows it
         db.session.flush()
-    _store_attachments(ticket, msg, files)
+    msg.stored_attachments = _store_attachments(ticket, msg, files)  # (the mail ingest marks inline ones)
     if first is None:
         ticket.message_count = (ticket.message_count or 0) + 1
         ticket.last_activity_at = now
         if kind == "reply":
             ticket.last_message_preview = preview(text)
+        mail_outbound.thread_changed(ticket.id)
     search.reindex(db.session, ticket.id, bodies=[msg.body_text] if first is not None else None)
     return msg
 
@@ -245,7 +248,7 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     # (a batch keeps the row: the session holds rows weakly, and would read it again for each ticket)
     if batchcache.lookup("queue", queue_id, lambda: db.session.get(Queue, queue_id)) is None:
         raise DomainError(_("Unknown queue."), field="queue")
-    customer = db.session.get(Customer, customer_id)
+    customer = idalloc.get(Customer, customer_id)  # (in a batch of mail, maybe not written yet)
     if customer is None:
         raise DomainError(_("Unknown customer."), field="customer")
     if actor_id is not None:
@@ -258,10 +261,12 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
                     last_customer_message_at=now, linked_ticket_id=linked_ticket_id,
                     message_count=1, last_message_preview=preview(first[0]), **(columns or {}))
     db.session.add(ticket)
-    db.session.flush()
-    # created in this batch: nothing was sent about it yet; and the batch keeps the row for a reply
-    # later in it (the session holds rows weakly)
+    if not idalloc.assign(ticket):  # in a batch of inbound mail: written by the batch's flush
+        db.session.flush()
+    # created in this batch: nothing was sent about it yet, and its thread is what the batch adds to
+    # it; and the batch keeps the row for a reply later in it (the session holds rows weakly)
     batchcache.put("new_ticket", ticket.id, ticket)
+    mail_outbound.thread_started(ticket.id)
     audit(ticket.id, actor_id, "created", None, ticket.number, note=f"channel={channel}",
           actor_customer_id=None if actor_id else customer.id, at=now)
     warranty.on_created(ticket, now, first[0])
@@ -272,6 +277,7 @@ def create_ticket(*, customer_id, subject, body_text, channel, queue_id, actor_i
     ticket.first_message = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
                                         author_customer_id=customer.id, channel=channel, files=files, now=now,
                                         first=first, columns=message_columns)
+    mail_outbound.thread_add(ticket.id, now, ticket.first_message.email_message_id)
     if tags:
         _apply_tags(ticket, tags, actor_id, now)
     if assignee_id:
@@ -344,7 +350,7 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
     Returns (ticket, message): the ticket is a new linked one when the original was closed.
     """
     now = now or utcnow()
-    ticket = db.session.get(Ticket, ticket_id)
+    ticket = idalloc.get(Ticket, ticket_id)  # (in a batch of mail, maybe not written yet)
     if ticket is None:
         raise NotFound(_("Ticket not found."))
     while ticket.merged_into_id:
@@ -358,7 +364,7 @@ def add_customer_message(ticket_id, customer_id, *, body_text, body_html=None, f
                             priority=ticket.priority, linked_ticket_id=ticket.id, now=now,
                             message_columns=message_columns)
         audit(ticket.id, None, "follow_up", None, new.number, actor_customer_id=customer_id)
-        return new, db.session.execute(select(Message).where(Message.ticket_id == new.id)).scalars().first()
+        return new, new.first_message
     msg = _add_message(ticket, kind="reply", body_text=body_text, body_html=body_html,
                        author_customer_id=author_customer_id or customer_id, channel=channel, files=files, now=now,
                        columns=message_columns)
