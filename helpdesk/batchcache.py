@@ -3,7 +3,8 @@
 A batch opens a cache on the session (`opened()`); services that read the same rows for every
 item of the batch (the queue's agents, a sender's customer record, whether an address bounces)
 look them up here first (`lookup`), and the batch may fill them in one statement beforehand
-(`lookup_many`). A service that changes such a row updates its entry (`put`). Outside a batch nothing is
+(`lookup_many`). A service that changes such a row updates its entry (`put`): loading an entry
+never flushes the batch's pending rows (they are written together at its end). Outside a batch nothing is
 cached: every lookup reads the database as before.
 
 After a savepoint rollback the entries may describe rows that no longer exist: call `clear()`.
@@ -39,7 +40,8 @@ def lookup(name, key, load):
     if bucket is None:
         return load()
     if key not in bucket:
-        bucket[key] = load()
+        with db.session.no_autoflush:  # what the batch changed is `put` here, not read back
+            bucket[key] = load()
     return bucket[key]
 
 
@@ -57,7 +59,8 @@ def lookup_many(name, keys, load_many):
         return load_many(list(keys))
     missing = [k for k in dict.fromkeys(keys) if k not in bucket]
     if missing:
-        bucket.update(load_many(missing))
+        with db.session.no_autoflush:
+            bucket.update(load_many(missing))
     return {k: bucket[k] for k in keys}
 
 

@@ -41,9 +41,9 @@ _ON = "idalloc_batch"
 
 
 @contextmanager
-def batch(session):
+def batch(session, enabled=True):
     """Hand out ids in this block (SQLite only; the caller holds the write lock: it has written)."""
-    if dialect(session) != "sqlite":
+    if not enabled or dialect(session) != "sqlite":
         yield
         return
     session.info[_ON] = True

@@ -1,4 +1,6 @@
 """Customer rules: find or create by email, edit, merge two records (audited)."""
+import functools
+
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
@@ -15,10 +17,20 @@ from .phone import InvalidPhone, normalise_phone
 
 def clean_email(raw):
     """A syntactically valid address, lower-cased, or DomainError."""
+    clean = _normalised_email((raw or "").strip())
+    if clean is None:
+        raise DomainError(_("%(email)s is not a valid email address.", email=repr(raw)), field="email")
+    return clean
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised_email(text):
+    """The address validated and lower-cased, None when invalid (remembered: the mail ingest asks
+    for the same senders again and again, and validating is not cheap)."""
     try:
-        return validate_email((raw or "").strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise DomainError(_("%(email)s is not a valid email address.", email=repr(raw)), field="email") from exc
+        return validate_email(text, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
 
 
 def clean_phone(raw):

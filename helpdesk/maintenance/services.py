@@ -467,9 +467,10 @@ def known_servers(limit=500):
 def _ongoing_ids(now):
     """Ids of the published windows going on now (one indexed query; once per batch of mail)."""
     def load():
-        return db.session.execute(select(MaintenanceWindow.id).where(
-            MaintenanceWindow.status == "scheduled", MaintenanceWindow.ends_at > now,
-            MaintenanceWindow.starts_at <= now)).scalars().all()
+        with db.session.no_autoflush:  # (windows are not written by a batch of mail: no need to flush it)
+            return db.session.execute(select(MaintenanceWindow.id).where(
+                MaintenanceWindow.status == "scheduled", MaintenanceWindow.ends_at > now,
+                MaintenanceWindow.starts_at <= now)).scalars().all()
 
     return batchcache.lookup("maintenance", "ongoing", load)
 

@@ -45,6 +45,7 @@ Public API::
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator, Mapping
@@ -272,6 +273,24 @@ class Calendar:
             for s, e in self._day_minutes(day)
         )
 
+    @functools.cached_property
+    def _runs(self) -> dict:
+        return {}  # first local day -> _Run (see _stream)
+
+    @functools.cached_property
+    def _utc_days(self) -> dict:
+        return {}  # local date -> (its intervals in UTC, its midnight in UTC): worked out once
+
+    def _utc_day(self, day: date) -> tuple[tuple[tuple[datetime, datetime], ...], datetime]:
+        """One local date's intervals as naive-UTC [start, end) pairs, and its midnight in UTC."""
+        known = self._utc_days.get(day)
+        if known is None:
+            if len(self._utc_days) > 4096:
+                self._utc_days.clear()
+            midnight = _wall_to_utc(datetime(day.year, day.month, day.day), self.zone)
+            known = self._utc_days[day] = (tuple(self._utc_intervals(day)), midnight)
+        return known
+
     def _utc_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         """One local date's intervals as naive-UTC [start, end) pairs."""
         midnight = datetime(day.year, day.month, day.day)
@@ -319,15 +338,64 @@ def _stream(cal: Calendar, t: datetime) -> Iterator[tuple[datetime, datetime]]:
     """Merged, strictly increasing, disjoint naive-UTC open intervals
     [s, e) with e > t, in order; the first one may begin before t.
 
+    The intervals from a local day on are worked out once per calendar
+    object and kept (`_Run`): the SLA clocks of a batch of tickets created
+    the same day all start from the same day. Raises ValueError when no open
+    time is found within LOOKAHEAD_DAYS."""
+    day = _utc_to_local_date(t, cal.zone) - timedelta(days=2)
+    runs = cal._runs
+    run = runs.get(day)
+    if run is None:
+        if len(runs) > 64:  # (a long-lived process: the days it has been asked about lately)
+            runs.clear()
+        run = runs[day] = _Run(_intervals_from(cal, day, t))
+    return run.after(t)
+
+
+class _Run:
+    """The intervals of `_intervals_from` for one first day, kept as they are produced (a
+    calendar object is shared by the threads of a process: one extends the list at a time)."""
+
+    def __init__(self, source):
+        self.source, self.known, self.error, self.lock = source, [], None, threading.Lock()
+
+    def _extend(self, n):
+        """Whether interval n is known (produced now if need be)."""
+        with self.lock:
+            while len(self.known) <= n:
+                if self.error is not None:
+                    raise self.error
+                try:
+                    self.known.append(next(self.source))
+                except StopIteration:
+                    return False
+                except ValueError as exc:  # no open time ahead: the same answer every time
+                    self.error = exc
+                    raise
+            return True
+
+    def after(self, t):
+        known = self.known
+        i = 0
+        while i < len(known) or self._extend(i):
+            s, e = known[i]
+            i += 1
+            if e > t:
+                yield s, e
+
+
+def _intervals_from(cal: Calendar, day: date, t: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """Merged, strictly increasing, disjoint naive-UTC open intervals from local day `day` on
+    (`t`: only for the error message).
+
     Days are generated with one day of lag so intervals of neighbouring days
     that touch or overlap after DST normalisation are merged. Raises
     ValueError when no open time is found within LOOKAHEAD_DAYS."""
-    day = _utc_to_local_date(t, cal.zone) - timedelta(days=2)
     pending: list[tuple[datetime, datetime]] = []
     last_end: datetime | None = None
     idle_days = 0
     while True:
-        fresh = cal._utc_intervals(day)
+        fresh, horizon = cal._utc_day(day)
         if fresh:
             idle_days = 0
             pending.extend(fresh)
@@ -347,12 +415,11 @@ def _stream(cal: Calendar, t: datetime) -> Iterator[tuple[datetime, datetime]]:
                     f"calendar has no open hours within {LOOKAHEAD_DAYS} days after {t.isoformat()}")
         # Intervals of later days start after this day's local midnight; an
         # interval ending before (this day's midnight) can no longer merge.
-        horizon = _wall_to_utc(datetime(day.year, day.month, day.day), cal.zone)
         while pending and pending[0][1] < horizon:
             s, e = pending.pop(0)
             if last_end is not None and s < last_end:  # pathological zone jumps
                 s = last_end
-            if e > s and e > t:
+            if e > s:
                 yield s, e
                 last_end = e
         day += timedelta(days=1)

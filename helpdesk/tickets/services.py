@@ -89,10 +89,11 @@ def resolve_number(number):
 
 # ---------------------------------------------------------------- helpers
 
-# Built once (its cache key is computed once); the session's Counter rows are not synchronised (none
-# is read after it is created).
-_NEXT_NUMBER = (update(Counter).where(Counter.name == "ticket").values(value=Counter.value + 1)
-                .returning(Counter.value).execution_options(synchronize_session=False))
+# Built once (its cache key is computed once), on the table: the session's Counter rows are not
+# synchronised (none is read after it is created).
+_COUNTERS = Counter.__table__
+_NEXT_NUMBER = (update(_COUNTERS).where(_COUNTERS.c.name == "ticket").values(value=_COUNTERS.c.value + 1)
+                .returning(_COUNTERS.c.value))
 
 
 def next_number():
@@ -101,8 +102,9 @@ def next_number():
     On PostgreSQL the row lock serialises concurrent creators until their commit; on SQLite the
     write lock does. Numbers are therefore sequential and unique.
     """
-    with db.session.no_autoflush:  # (the counter row is never pending: nothing need be written first)
-        value = db.session.execute(_NEXT_NUMBER).scalar_one_or_none()
+    # On the session's connection, Core: no autoflush (the counter row is never pending: nothing need
+    # be written first) and no ORM bulk-update step.
+    value = db.session.connection().execute(_NEXT_NUMBER).scalar_one_or_none()
     if value is None:
         db.session.add(Counter(name="ticket", value=1000))
         db.session.flush()

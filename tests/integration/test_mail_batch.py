@@ -79,3 +79,72 @@ def test_a_hard_bounce_flags_the_address_for_the_rest_of_its_chunk(app, queue, o
     assert (bounce.action, bounce.reason, new.action) == ("ignored", "own_bounce", "created")
     ticket = db.session.execute(select(Ticket).where(Ticket.number == new.ticket)).scalar_one()
     assert count(OutboundMail, OutboundMail.ticket_id == ticket.id, OutboundMail.kind == "ack") == 0
+
+
+def test_on_sqlite_a_chunk_writes_each_table_once_and_threads_within_itself(app, queue):
+    """SQLite: the chunk's new rows get their ids before they are written (idalloc) and go out as one
+    INSERT per table, not one per row; a reply to a ticket made earlier in the same chunk still finds
+    it (and its SLA clocks), before any of it is written. PostgreSQL writes per message, alike."""
+    from sqlalchemy import event
+
+    statements = []
+
+    def seen(_conn, _cursor, statement, _params, _context, _many):
+        statements.append(" ".join(statement.split())[:40])
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        outs = process(*(mail(subject=f"Hosting mati {n}", frm=f"Pelanggan {n} <p{n}@pelanggan.co.id>",
+                              message_id=f"<awal-{n}@pelanggan.co.id>") for n in range(12)),
+                       mail(subject="Re: Hosting mati 3", frm="Pelanggan 3 <p3@pelanggan.co.id>",
+                            in_reply_to="<awal-3@pelanggan.co.id>"),
+                       mail(subject="Re: [#x] lagi", frm="Pelanggan 5 <p5@pelanggan.co.id>",
+                            references="<awal-5@pelanggan.co.id>"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert [o.action for o in outs] == ["created"] * 12 + ["appended", "appended"]
+    assert (outs[12].ticket, outs[13].ticket) == (outs[3].ticket, outs[5].ticket)
+    inserts = {t: sum(1 for s in statements if s.startswith(f"INSERT INTO {t} ")) for t in
+               ("tickets", "messages", "customers", "sla_clocks", "audit_events", "outbound_mails", "outbox_jobs")}
+    if db.engine.dialect.name == "sqlite":
+        assert inserts == dict.fromkeys(inserts, 1)
+    else:
+        assert inserts["tickets"] == 12
+    # what was written is whole: every ticket with its message, clocks, acknowledgement and search text
+    t3 = db.session.execute(select(Ticket).where(Ticket.number == outs[3].ticket)).scalar_one()
+    assert t3.message_count == 2 and t3.first_response_due is not None
+    from helpdesk.sla.models import SlaClock
+    from helpdesk.tickets.models import Message
+    assert count(Message) == 14 and count(SlaClock, SlaClock.ticket_id == t3.id) == 2
+    assert count(OutboundMail, OutboundMail.kind == "ack") == 12
+    ack = db.session.execute(select(OutboundMail).where(OutboundMail.ticket_id == t3.id,
+                                                        OutboundMail.kind == "ack")).scalar_one()
+    assert ack.in_reply_to == "awal-3@pelanggan.co.id"  # threaded on the customer's mail, known in memory
+    from helpdesk.tickets.search import match_clause
+    assert db.session.execute(select(Ticket.number).where(match_clause(db.session, "p7@pelanggan.co.id"))
+                              ).scalars().all() == [outs[7].ticket]
+
+
+def test_a_row_that_fails_its_foreign_key_loses_only_its_own_message(app, queue, monkeypatch):
+    """A bug that writes a row referring to nothing: on SQLite the chunk's checks wait for its COMMIT,
+    which fails; the chunk is then done again message by message, where that message is quarantined
+    and the others are kept (on PostgreSQL the check fails at once, with the same end)."""
+    from helpdesk.tickets.models import AuditEvent
+
+    real = ticket_services.create_ticket
+
+    def writes_a_dangling_row(**kw):
+        ticket = real(**kw)
+        if kw["subject"] == "rusak":
+            db.session.add(AuditEvent(ticket_id=987654, object_type="ticket", object_id=987654,
+                                      action="dangling", created_at=utcnow()))
+        return ticket
+
+    monkeypatch.setattr(ticket_services, "create_ticket", writes_a_dangling_row)
+    outs = process(mail(subject="satu", frm="Ani <ani@pelanggan.co.id>"),
+                   mail(subject="rusak", frm="Budi <budi@pelanggan.co.id>"),
+                   mail(subject="dua", frm="Citra <citra@pelanggan.co.id>"))
+    assert [o.action for o in outs] == ["created", "quarantined", "created"]
+    assert "IntegrityError" in outs[1].error
+    assert count(Ticket) == 2 and count(AuditEvent, AuditEvent.ticket_id == 987654) == 0
+    assert count(CustomerEmail, CustomerEmail.email == "budi@pelanggan.co.id") == 0

@@ -192,3 +192,16 @@ def test_laws_hold_for_arbitrary_hours_in_dst_zones(cal, t, a, b):
     if a:
         assert is_open(cal, r - EPS)
     assert is_open(cal, t) == (next_open(cal, t) == t)
+
+
+@PROPS
+@given(cal_names, st.lists(st.tuples(instants(), durations), min_size=2, max_size=12))
+def test_a_shared_calendar_answers_like_a_fresh_one(name, asks):
+    """A calendar object keeps the intervals it worked out (one SLA batch asks it the same day over
+    and over): asked in any order, it answers exactly as a new calendar of the same spec does."""
+    shared = Calendar.from_spec(SPECS[name])
+    for t, d in asks:
+        fresh = Calendar.from_spec(SPECS[name])
+        assert add(shared, t, d) == add(fresh, t, d)
+        assert elapsed(shared, t, t + timedelta(minutes=d)) == elapsed(fresh, t, t + timedelta(minutes=d))
+        assert (is_open(shared, t), next_open(shared, t)) == (is_open(fresh, t), next_open(fresh, t))
