@@ -26,7 +26,7 @@ from datetime import timedelta
 from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import String, bindparam, cast, or_, select, union_all
 
 from .. import batchcache, idalloc, jobs
@@ -256,7 +256,10 @@ def agent_locale(user):
 def render_subject(kind, locale, **ctx):
     """The subject line of a kind from templates/mail/<lang>/<kind>.subject.txt (bilingual: "id / en")."""
     langs = [locale] if locale else list(LANGS)
-    parts = [clean_header_text(render_template(f"mail/{lang}/{kind}.subject.txt", lang=lang, **ctx))
+    # Straight from the Jinja environment (its globals, such as company()): a subject line uses no
+    # request context, and render_template would run every context processor for each mail.
+    env = current_app.jinja_env
+    parts = [clean_header_text(env.get_template(f"mail/{lang}/{kind}.subject.txt").render(lang=lang, **ctx))
              for lang in langs]
     return " / ".join(p for p in parts if p)
 

@@ -26,8 +26,10 @@ def compose_document(number, subject, customer_name, emails, bodies):
 
 def document(session, ticket_id, bodies=None):
     """The searchable text of one ticket (`bodies`: its message texts, when the caller has them all)."""
-    t = session.get(Ticket, ticket_id)
-    cust = session.get(Customer, t.customer_id)
+    from .. import idalloc
+
+    t = idalloc.get(Ticket, ticket_id)  # (in a batch of mail: its own rows without a lookup each)
+    cust = idalloc.get(Customer, t.customer_id)
     if bodies is None:
         bodies = session.execute(select(Message.body_text).where(Message.ticket_id == ticket_id)).scalars()
     return compose_document(t.number, t.subject, cust.name if cust else None,
@@ -58,12 +60,13 @@ def reindex(session, ticket_id, bodies=None):
 def reindex_deferred(session):
     """Rebuild the documents a batch deferred (after its flush); tickets since rolled back are
     skipped."""
+    from .. import idalloc
+
     pending = session.info.pop(_DEFERRED, None)
     if not pending:
         return
-    docs = [(tid, document(session, tid, bodies)) for tid, bodies in sorted(pending.items())
-            if session.get(Ticket, tid) is not None]
-    _write(session, docs)
+    _write(session, [(tid, document(session, tid, bodies)) for tid, bodies in sorted(pending.items())
+                     if idalloc.get(Ticket, tid) is not None])
 
 
 def discard_deferred(session):
