@@ -394,7 +394,9 @@ def queue_acknowledgement(ticket_id, to_addr=None, now=None):
     if ticket is None:
         return None
     def load():
-        with db.session.no_autoflush:  # queue_mail flushes its row at once: an ack is never pending
+        # No autoflush: outside a batch queue_mail writes its row at once; in a batch an ack is only
+        # queued for a ticket the batch made, known below ("ack", "new_ticket") without this read.
+        with db.session.no_autoflush:
             return db.session.execute(_ACK_OF, {"ticket": ticket.id}).scalar_one_or_none()
 
     # in a batch, a ticket it created is known to have none yet (tickets.create_ticket notes it)

@@ -6,6 +6,7 @@ and flags the message on the server only after that commit.
 """
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from flask import current_app
@@ -47,9 +48,8 @@ def save_many(raws):
         if folder not in _FOLDERS:
             os.makedirs(folder, exist_ok=True)
             _FOLDERS.add(folder)
-        # the temporary name is the digest's own: a leftover of a crash holds the same bytes or less,
-        # and is overwritten (never renamed into place before the sync below)
-        tmp = f"{folder}/.tmp-{digest}"
+        # a temporary name of this process's own (another fetcher may be writing the same message)
+        tmp = f"{folder}/.tmp-{os.getpid()}-{threading.get_ident()}-{digest}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except FileNotFoundError:  # the folder went away since (removed by hand): make it again

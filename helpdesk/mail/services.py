@@ -617,6 +617,7 @@ class _Context:
         """Forget what a rolled-back savepoint may have left behind (cached rows)."""
         self.mailboxes = {}
         batchcache.clear()
+        search.forget_deferred_bodies(db.session)
         idalloc.defer_checks(db.session)  # (kept over a savepoint rollback too, to be sure)
 
     def mailbox(self, mailbox_id):
@@ -994,9 +995,14 @@ def _own_bounce(row, msg, key, verdict, now):
     if info.original_message_ids:  # a bounce of an announcement (maintenance notice, marketing mail)
         from ..subscriptions.delivery import mark_bounced
 
-        if mark_bounced(info.original_message_ids, info.hard, now):
+        found = mark_bounced(info.original_message_ids, info.hard, now)
+        if found:
             for addr in info.recipients:
                 batchcache.put("bouncing", addr.lower(), bool(info.hard))
+            if info.hard:  # the addresses the announcements went to (the report may name others)
+                for d in found:
+                    if d.email:
+                        batchcache.put("bouncing", d.email.lower(), True)
             return _finish(row, msg, "ignored", reason="own_bounce", error=verdict.reason, now=now)
     return _finish(row, msg, "ignored", reason="bounce", error=verdict.reason, now=now)
 

@@ -369,7 +369,7 @@ class _Run:
                     self.known.append(next(self.source))
                 except StopIteration:
                     return False
-                except ValueError as exc:  # no open time ahead: the same answer every time
+                except Exception as exc:  # e.g. no open time ahead: the same answer every time
                     self.error = exc
                     raise
             return True

@@ -73,6 +73,14 @@ def discard_deferred(session):
     session.info.pop(_DEFERRED, None)
 
 
+def forget_deferred_bodies(session):
+    """After a savepoint rollback: the bodies kept may be of messages rolled back (and a ticket id
+    may be given again), so every deferred document is read back from the database instead."""
+    pending = session.info.get(_DEFERRED)
+    if pending:
+        session.info[_DEFERRED] = dict.fromkeys(pending)
+
+
 def _write(session, docs):
     if not docs:
         return

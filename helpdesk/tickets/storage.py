@@ -1,6 +1,7 @@
 """Attachment store: files kept once per SHA-256 under ATTACHMENT_DIR (ab/cd/<sha256>)."""
 import hashlib
 import os
+import threading
 import tempfile
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def save_bytes(data):
     pending = db.session.info.setdefault(_PENDING, {})
     if digest not in pending and not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".tmp-{digest}"  # a leftover of a crash is overwritten, never used
+        # a temporary name of this process's own (another worker may be storing the same file)
+        tmp = target.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{digest}"
         tmp.write_bytes(data)
         pending[digest] = (tmp, target)
     return digest

@@ -148,3 +148,62 @@ def test_a_row_that_fails_its_foreign_key_loses_only_its_own_message(app, queue,
     assert "IntegrityError" in outs[1].error
     assert count(Ticket) == 2 and count(AuditEvent, AuditEvent.ticket_id == 987654) == 0
     assert count(CustomerEmail, CustomerEmail.email == "budi@pelanggan.co.id") == 0
+
+
+def test_a_rolled_back_message_leaves_nothing_in_the_search_index(app, queue, monkeypatch):
+    """A message whose ticket was made and then rolled back (it raised afterwards) is quarantined;
+    its words must not end up in the search document of the ticket that gets its id next."""
+    from helpdesk.tickets.search import match_clause
+
+    real = ticket_services.create_ticket
+
+    def raises_after_creating(**kw):
+        ticket = real(**kw)
+        if kw["subject"] == "meledak":
+            raise RuntimeError("boom")
+        return ticket
+
+    monkeypatch.setattr(ticket_services, "create_ticket", raises_after_creating)
+    outs = process(mail(subject="satu", frm="Ani <ani@pelanggan.co.id>", body="server kopimerapi lambat"),
+                   mail(subject="meledak", frm="Budi <budi@pelanggan.co.id>", body="kembanggula rahasia"),
+                   mail(subject="dua", frm="Citra <citra@pelanggan.co.id>", body="domain tidak aktif"))
+    db.session.commit()
+    assert [o.action for o in outs] == ["created", "quarantined", "created"]
+
+    def found(q):
+        return db.session.execute(select(Ticket.number).where(match_clause(db.session, q))).scalars().all()
+
+    assert found("kembanggula") == []
+    assert found("kopimerapi") == [outs[0].ticket] and found("aktif") == [outs[2].ticket]
+
+
+def test_two_writers_storing_the_same_raw_mail_at_once_both_succeed_with_whole_files(app, tmp_path):
+    """Two fetchers may fetch and store the same UID at the same moment: each writes its own
+    temporary file, and the file in place is always the whole message."""
+    import threading
+
+    from helpdesk.mail import rawstore
+
+    app.config["RAW_MAIL_DIR"] = str(tmp_path / "raw")
+    errors = []
+    for round_ in range(15):
+        data = [bytes([65 + round_ % 26]) * (600_000 + n) + f"{round_}-{n}".encode() for n in range(3)]
+        start = threading.Barrier(2)
+
+        def store():
+            with app.app_context():
+                try:
+                    start.wait()
+                    rawstore.save_many(data)
+                except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=store) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with app.app_context():
+            assert [rawstore.load(__import__("hashlib").sha256(d).hexdigest()) == d for d in data] == [True] * 3
+    assert errors == []
+    assert not list((tmp_path / "raw").rglob(".tmp-*"))
