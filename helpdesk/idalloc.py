@@ -11,6 +11,9 @@ one multi-row INSERT per table, instead of a flush and a single-row INSERT per r
   primary key `id`) gets its id here (the before_flush hook below), so SQLite never picks a rowid
   itself in between. Rows with their ids given are written by one executemany per table (with ids
   left to the database, SQLAlchemy inserts rows one by one on SQLite to read each id back).
+  A Core INSERT without an id (subscriptions.delivery.claim into announcement_deliveries, say)
+  still lets SQLite pick one: such a table must not also get ORM rows in the same batch (none
+  does); if it ever did, the clash fails a flush and the batch is redone message by message.
 - One flush then holds rows and the rows they refer to, in an order SQLAlchemy does not sort by
   foreign key between models without a relationship: the batch defers SQLite's foreign-key checks to
   its COMMIT (`PRAGMA defer_foreign_keys`), where they are still made.
