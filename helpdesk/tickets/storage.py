@@ -1,8 +1,8 @@
 """Attachment store: files kept once per SHA-256 under ATTACHMENT_DIR (ab/cd/<sha256>)."""
 import hashlib
 import os
-import threading
 import tempfile
+import threading
 from pathlib import Path
 
 from flask import current_app
@@ -87,5 +87,9 @@ def finish_batch(session):
 
 
 def discard_batch(session):
-    """Forget a batch that did not commit (its temporary files are overwritten when written again)."""
-    session.info.pop(_PENDING, None)
+    """Forget a batch that did not get to `finish_batch`, and remove its temporary files."""
+    for tmp, _target in (session.info.pop(_PENDING, None) or {}).values():
+        try:
+            tmp.unlink()
+        except OSError:
+            pass

@@ -207,3 +207,21 @@ def test_two_writers_storing_the_same_raw_mail_at_once_both_succeed_with_whole_f
             assert [rawstore.load(__import__("hashlib").sha256(d).hexdigest()) == d for d in data] == [True] * 3
     assert errors == []
     assert not list((tmp_path / "raw").rglob(".tmp-*"))
+
+
+def test_attachment_files_of_a_batch_are_in_place_only_after_finish_and_gone_after_discard(app, tmp_path):
+    from helpdesk import batchcache
+    from helpdesk.tickets import storage
+
+    app.config["ATTACHMENT_DIR"] = str(tmp_path / "att")
+    with batchcache.opened():
+        kept = storage.save_bytes(b"invoice scan " * 1000)
+        assert not storage.path_for(kept).exists()  # not at its final name before the batch commits
+        assert storage.read_bytes(kept) == b"invoice scan " * 1000  # but readable (virus scan)
+    storage.finish_batch(db.session)
+    assert storage.path_for(kept).read_bytes() == b"invoice scan " * 1000
+    with batchcache.opened():
+        dropped = storage.save_bytes(b"never committed")
+    storage.discard_batch(db.session)
+    assert not storage.path_for(dropped).exists()
+    assert not list((tmp_path / "att").rglob(".tmp-*"))
