@@ -657,6 +657,8 @@ def main(argv=None):
                          "acknowledgements wait in the outbox)")
     ap.add_argument("--seed", type=int, default=20261128)
     ap.add_argument("--batch", type=int, default=None, help="MAIL_FETCH_BATCH for the fetcher (default: its own)")
+    ap.add_argument("--parse-workers", type=int, default=None,
+                    help="MAIL_PARSE_WORKERS for the fetcher (default: its own)")
     ap.add_argument("--idle-messages", type=int, default=30, help="mails for the IDLE latency (0: skip)")
     ap.add_argument("--idle-gap", type=float, default=0.3, help="seconds between those APPENDs")
     ap.add_argument("--profile", default=None, help="run the fetcher under pyinstrument, text report to this file")
@@ -678,6 +680,8 @@ def main(argv=None):
         env.pop("REDIS_URL", None)
     if args.batch:
         env["MAIL_FETCH_BATCH"] = str(args.batch)
+    if args.parse_workers:
+        env["MAIL_PARSE_WORKERS"] = str(args.parse_workers)
     server = None
     try:
         t0 = time.perf_counter()
