@@ -232,13 +232,18 @@ def test_a_change_sends_an_update_and_a_cancellation_skips_who_unsubscribed(worl
 
 # ---------------------------------------------------------------- idempotence and batches
 
-def test_batches_continue_on_the_next_sweep(world, make):
-    w = world
+def _window_with_three_more(w, make):
+    """A window on srv1, where three more customers have an item (five recipients in all)."""
     for i in range(3):
         c = make.customer(name=f"Extra {i}", email=f"extra{i}@example.net")
         _item(c, w.hosting, "srv1.example.net", f"extra{i}.id")
     db.session.commit()
-    wid = window(w, servers=["srv1.example.net"])
+    return window(w, servers=["srv1.example.net"])
+
+
+def test_batches_continue_on_the_next_sweep(world, make):
+    w = world
+    wid = _window_with_three_more(w, make)
     at = START - timedelta(days=3)
     assert [sweep(at, batch=2)["announce"] for _ in range(3)] == [2, 2, 1]
     assert db.session.get(MaintenanceWindow, wid).announced_at is not None
@@ -251,11 +256,7 @@ def test_an_edit_during_the_reminder_fan_out_reminds_nobody_twice(world, make):
     for those notified) but not a new reminder round: the next sweeps remind only the rest. Moving
     the start does start a new round."""
     w = world
-    for i in range(3):
-        c = make.customer(name=f"Extra {i}", email=f"extra{i}@example.net")
-        _item(c, w.hosting, "srv1.example.net", f"extra{i}.id")
-    db.session.commit()
-    wid = window(w, servers=["srv1.example.net"])
+    wid = _window_with_three_more(w, make)
     sweep(START - timedelta(days=3))
     reminder = START - timedelta(hours=3)
     assert sweep(reminder, batch=2)["reminder"] == 2
