@@ -681,8 +681,9 @@ def _claim_key(key, row, ticket_id=None, direction="in"):
         _outbound("thread_changed", ticket_id)
     # RETURNING, not rowcount: through the ORM session PostgreSQL's rowcount here is -1
     # (on the session's connection: no ORM execution step for a plain SQL statement)
-    return db.session.connection().execute(_CLAIM_KEY, {"message_id": key, "ticket_id": ticket_id, "inbound_id": row.id,
-                                           "direction": direction, "created_at": utcnow()}).scalar() is not None
+    params = {"message_id": key, "ticket_id": ticket_id, "inbound_id": row.id, "direction": direction,
+              "created_at": utcnow()}
+    return db.session.connection().execute(_CLAIM_KEY, params).scalar() is not None
 
 
 def ingest_parsed(row, msg, ctx, now, force_ticket=False):
