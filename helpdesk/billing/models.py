@@ -6,6 +6,7 @@ Money is integer rupiah; dates are Asia/Jakarta calendar days; times are naive U
 """
 from sqlalchemy import Index, UniqueConstraint, text
 
+from ..dbutil import fk_index
 from ..extensions import db
 from ..timeutil import utcnow
 
@@ -65,6 +66,7 @@ class Invoice(db.Model):
     __table_args__ = (
         UniqueConstraint("year", "sequence", name="uq_invoices_year_sequence"),
         Index("ix_invoices_customer", "customer_id", "id"),
+        fk_index("ix_invoices_ticket", "ticket_id"),
         Index("ix_invoices_source", "source_type", "source_id"),
         Index("uq_invoices_open_transfer_amount", "transfer_amount", unique=True,
               sqlite_where=text("status IN ('unpaid', 'partially_paid') AND transfer_amount IS NOT NULL"),
@@ -118,6 +120,7 @@ class Payment(db.Model):
     invoice = db.relationship("Invoice", back_populates="payments")
     __table_args__ = (
         Index("ix_payments_invoice", "invoice_id", "id"),
+        fk_index("ix_payments_customer", "customer_id"),
         Index("ix_payments_pending", "recorded_at", "id", sqlite_where=text("status = 'pending'"),
               postgresql_where=text("status = 'pending'")),
     )

@@ -2,6 +2,7 @@
 paid (or rejected at verification or approval)."""
 from sqlalchemy import Index, text
 
+from ..dbutil import fk_index
 from ..extensions import db
 from ..timeutil import utcnow
 
@@ -47,5 +48,7 @@ class CashbackClaim(db.Model):
               postgresql_where=text("status IN ('verified', 'approved')")),
         Index("ix_cashback_claims_ticket", "ticket_id", "id"),
         Index("ix_cashback_claims_item", "owned_item_id"),
+        Index("ix_cashback_claims_customer", "customer_id"),
+        fk_index("ix_cashback_claims_requested_by_customer", "requested_by_customer_id"),
         Index("ix_cashback_claims_requested", "requested_at"),
     )

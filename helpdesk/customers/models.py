@@ -1,4 +1,5 @@
 """Customers (separate from staff), their email addresses and B2B organisations."""
+from ..dbutil import fk_index
 from ..extensions import db
 from ..timeutil import utcnow
 
@@ -43,6 +44,7 @@ class Customer(db.Model):
     emails = db.relationship(
         "CustomerEmail", back_populates="customer", lazy="selectin", order_by="CustomerEmail.id"
     )
+    __table_args__ = (fk_index("ix_customers_merged_into", "merged_into_id"),)
 
     @property
     def primary_email(self):

@@ -1,6 +1,7 @@
 """Mailboxes, the inbound log, every Message-ID seen or sent, outbound mail and the mail budget."""
 from sqlalchemy import Index, UniqueConstraint, text
 
+from ..dbutil import fk_index
 from ..extensions import db
 from ..timeutil import utcnow
 
@@ -92,6 +93,7 @@ class InboundMessage(db.Model):
         Index("ix_inbound_mailbox_received", "mailbox_id", "received_at", "id"),
         Index("ix_inbound_dedupe", "dedupe_key"),
         Index("ix_inbound_ticket", "ticket_id"),
+        fk_index("ix_inbound_message_row", "message_row_id"),
     )
 
 
@@ -106,7 +108,9 @@ class MailMessageId(db.Model):
     direction = db.Column(db.String(3), nullable=False, default="in")  # in | out
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
-    __table_args__ = (Index("ix_mail_message_ids_ticket", "ticket_id"),)
+    __table_args__ = (Index("ix_mail_message_ids_ticket", "ticket_id"),
+                      fk_index("ix_mail_message_ids_message_row", "message_row_id"),
+                      fk_index("ix_mail_message_ids_inbound", "inbound_id"))
 
 
 class OutboundMail(db.Model):
@@ -135,6 +139,7 @@ class OutboundMail(db.Model):
     __table_args__ = (
         Index("ix_outbound_ticket", "ticket_id", "id"),
         Index("ix_outbound_status", "status", "id"),
+        fk_index("ix_outbound_message_row", "message_row_id"),
     )
 
 
@@ -151,6 +156,7 @@ class AutoMailLog(db.Model):
     __table_args__ = (
         Index("ix_auto_mail_recipient", "recipient", "sent_at"),
         Index("ix_auto_mail_ticket", "ticket_id", "sent_at"),
+        fk_index("ix_auto_mail_outbound", "outbound_id"),
     )
 
 

@@ -54,6 +54,7 @@ class RepairQuote(db.Model):
         Index("ix_repair_quotes_ticket", "ticket_id", "id"),
         Index("ix_repair_quotes_invoice", "invoice_id"),
         Index("ix_repair_quotes_item", "owned_item_id"),
+        Index("ix_repair_quotes_customer", "customer_id"),
     )
 
 

@@ -7,6 +7,7 @@ index on `alert_at` holds only the runs with an alert still to send.
 """
 from sqlalchemy import Index, text
 
+from ..dbutil import fk_index
 from ..extensions import db
 from ..timeutil import utcnow
 
@@ -168,6 +169,7 @@ class Notification(db.Model):
         Index("ix_notifications_user_unread", "user_id", "id", sqlite_where=text("read_at IS NULL"),
               postgresql_where=text("read_at IS NULL")),
         Index("ix_notifications_user", "user_id", "id"),
+        fk_index("ix_notifications_ticket", "ticket_id"),
     )
 
 
@@ -198,4 +200,5 @@ class CsatResponse(db.Model):
     agent_id = db.Column(db.Integer)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow)
-    __table_args__ = (db.UniqueConstraint("ticket_id", "cycle"), Index("ix_csat_created", "created_at"))
+    __table_args__ = (db.UniqueConstraint("ticket_id", "cycle"), Index("ix_csat_created", "created_at"),
+                      fk_index("ix_csat_customer", "customer_id"))

@@ -9,6 +9,7 @@ method (checkbox, link, one-click POST, ...).
 """
 from sqlalchemy import Index, text
 
+from ..dbutil import fk_index
 from ..extensions import db
 from ..timeutil import utcnow
 
@@ -88,4 +89,5 @@ class AnnouncementDelivery(db.Model):
               sqlite_where=text("campaign_id IS NOT NULL"), postgresql_where=text("campaign_id IS NOT NULL")),
         Index("ix_announcement_deliveries_outbound", "outbound_id",
               sqlite_where=text("outbound_id IS NOT NULL"), postgresql_where=text("outbound_id IS NOT NULL")),
+        fk_index("ix_announcement_deliveries_customer", "customer_id"),
     )

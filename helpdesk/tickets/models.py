@@ -3,6 +3,7 @@ from sqlalchemy import Index, Text, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import mapped_column
 
+from ..dbutil import fk_index
 from ..extensions import db
 from ..timeutil import utcnow
 from .states import OPEN_STATUSES, STATUSES
@@ -217,7 +218,8 @@ class Message(db.Model):
     author_customer = db.relationship("Customer")
     attachments = db.relationship("Attachment", lazy="selectin", order_by="Attachment.id")
 
-    __table_args__ = (Index("ix_messages_ticket", "ticket_id", "id"),)
+    __table_args__ = (Index("ix_messages_ticket", "ticket_id", "id"),
+                      fk_index("ix_messages_author_customer", "author_customer_id"))
 
     @property
     def is_note(self):
@@ -279,4 +281,5 @@ class AuditEvent(db.Model):
     __table_args__ = (
         Index("ix_audit_ticket", "ticket_id", "id"),
         Index("ix_audit_object", "object_type", "object_id"),
+        fk_index("ix_audit_actor_customer", "actor_customer_id"),
     )

@@ -125,6 +125,59 @@ def test_on_sqlite_a_chunk_writes_each_table_once_and_threads_within_itself(app,
                               ).scalars().all() == [outs[7].ticket]
 
 
+def _inserts_by_table(run):
+    """run() with every INSERT counted by table: ({table: statements}, run's result)."""
+    from sqlalchemy import event
+
+    counts = {}
+
+    def seen(_conn, _cursor, statement, _params, _context, _many):
+        words = statement.split()
+        if words[:2] == ["INSERT", "INTO"]:
+            counts[words[2]] = counts.get(words[2], 0) + 1
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        return counts, run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+
+
+def test_every_foreign_key_into_a_table_the_batch_writes_is_indexed(app, queue, make):
+    """While SQLite's deferred foreign-key checks are outstanding (the batch's rows refer to rows it
+    writes later in the same flush), each row inserted into a parent table looks up its child rows:
+    through an index on the child's column, or by scanning the whole child table (all messages for
+    every new customer). So every such column has an index, on both databases."""
+    from sqlalchemy import inspect, text
+
+    make.user(email="agen@helpdesk.test", roles=["customer_support"], queues=[queue])
+    db.session.commit()
+    counts, _outs = _inserts_by_table(lambda: process(
+        mail(subject="Hosting lambat", frm="Ani <ani@pelanggan.co.id>", message_id="<awal@pelanggan.co.id>"),
+        mail(subject="Re: Hosting lambat", frm="Ani <ani@pelanggan.co.id>", in_reply_to="<awal@pelanggan.co.id>",
+             attachments=[("log.txt", "text/plain", b"error 500\n")])))
+    written = {t for t in counts if not t.startswith("ticket_fts")}
+    assert {"customers", "tickets", "messages", "attachments", "outbound_mails"} <= written
+    insp = inspect(db.engine)
+    missing = []
+    for table in db.metadata.sorted_tables:
+        led = {tuple(i["column_names"][:1]) for i in insp.get_indexes(table.name)}
+        led |= {tuple(u["column_names"][:1]) for u in insp.get_unique_constraints(table.name)}
+        led.add(tuple(insp.get_pk_constraint(table.name)["constrained_columns"][:1]))
+        for fk in table.foreign_keys:
+            if fk.column.table.name not in written:
+                continue
+            column = fk.parent.name
+            if (column,) not in led:
+                missing.append(f"{table.name}.{column} -> {fk.column.table.name}")
+            elif db.engine.dialect.name == "sqlite":  # and the lookup uses it (a partial one too)
+                plan = " ".join(r[-1] for r in db.session.execute(
+                    text(f"EXPLAIN QUERY PLAN SELECT 1 FROM {table.name} WHERE {column} = 1")))
+                if "INDEX" not in plan and "PRIMARY KEY" not in plan:
+                    missing.append(f"{table.name}.{column}: {plan}")
+    assert missing == []
+
+
 def test_a_row_that_fails_its_foreign_key_loses_only_its_own_message(app, queue, monkeypatch):
     """A bug that writes a row referring to nothing: on SQLite the chunk's checks wait for its COMMIT,
     which fails; the chunk is then done again message by message, where that message is quarantined
