@@ -52,6 +52,12 @@ def _email_rows(emails):
     return batchcache.lookup_many("customer_email", [e.lower() for e in emails], load)
 
 
+def customer_email_row(email):
+    """The CustomerEmail row of this address, or None (in a batch: from its cache, without flushing
+    it; an address the batch added is there)."""
+    return _email_rows([email])[email.lower()]
+
+
 def prefetch_emails(emails):
     """Read the customers of many addresses at once for a batch (see helpdesk.batchcache)."""
     if batchcache.is_open() and emails:
@@ -60,7 +66,7 @@ def prefetch_emails(emails):
 
 def find_by_email(email):
     """The customer owning this address (following merges), or None."""
-    row = _email_rows([email])[email.lower()]
+    row = customer_email_row(email)
     if row is None:
         return None
     cust = row.customer

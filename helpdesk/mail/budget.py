@@ -139,18 +139,29 @@ def prefetch(recipients, now=None):
         batchcache.put("budget_address", rcpt, (since, sent))
 
 
-def _batch_entry(kind, key):
+def _batch_entry(kind, key, now):
+    """The batch's (since, [sent_at]) of an address / a ticket, read when first asked for (without
+    flushing the batch: its own sends are noted here from then on). None outside a batch."""
+    if not batchcache.is_open():
+        return None
     entry = batchcache.get(f"budget_{kind}", key)
-    if entry is None and kind == "ticket" and batchcache.get("new_ticket", key):
-        entry = (None, [])  # created in this batch: nothing was sent about it before
-        batchcache.put("budget_ticket", key, entry)
+    if entry is None:
+        if kind == "ticket" and batchcache.get("new_ticket", key):
+            entry = (None, [])  # created in this batch: nothing was sent about it before
+        else:
+            since = now - WINDOW
+            column = AutoMailLog.recipient if kind == "address" else AutoMailLog.ticket_id
+            with db.session.no_autoflush:
+                entry = (since, list(db.session.execute(
+                    select(AutoMailLog.sent_at).where(column == key, AutoMailLog.sent_at > since)).scalars()))
+        batchcache.put(f"budget_{kind}", key, entry)
     return entry
 
 
 def _batch_count(kind, key, now):
     """Sends to an address / about a ticket in the hour before `now`, from the batch; None when it
     does not hold them."""
-    entry = _batch_entry(kind, key)
+    entry = _batch_entry(kind, key, now)
     start = now - WINDOW
     if entry is None or (entry[0] is not None and entry[0] > start):
         return None
@@ -158,7 +169,7 @@ def _batch_count(kind, key, now):
 
 
 def _batch_note(kind, key, now):
-    entry = _batch_entry(kind, key)
+    entry = _batch_entry(kind, key, now)
     if entry is not None:
         entry[1].append(now)
 

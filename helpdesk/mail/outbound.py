@@ -194,11 +194,25 @@ def thread_add(ticket_id, created, message_id):
         known.append((created, message_id))
 
 
-def thread_changed(ticket_id):
-    """Something else joined the ticket's thread (a later message, a bounce): read it from the
-    database again."""
-    if batchcache.get("thread", ticket_id) is not None:
-        batchcache.put("thread", ticket_id, None)
+def thread_joined(ticket_id, created, message_id):
+    """A Message-ID joined the ticket's thread in this transaction (a customer's message, a bounce).
+    In a batch the thread is then kept there (read first if it was not), so that reading it later
+    need not flush the batch; outside a batch the database is read every time."""
+    if batchcache.is_open():
+        _batch_thread(ticket_id)
+        thread_add(ticket_id, created, message_id)
+
+
+def _batch_thread(ticket_id, limit=200):
+    """The thread of a ticket as the batch keeps it: read from the database the first time, without
+    writing the batch first. Whatever joins a thread in a batch is recorded with `thread_add` (our
+    mails, by queue_mail) or `thread_joined` (messages and bounces), so that read misses nothing."""
+    known = batchcache.get("thread", ticket_id)
+    if known is None:
+        with db.session.no_autoflush:
+            known = [tuple(r) for r in db.session.execute(_THREAD_IDS, {"ticket": ticket_id, "limit": limit})]
+        batchcache.put("thread", ticket_id, known)
+    return known
 
 
 def thread_ids(ticket_id, limit=200, before=None):
@@ -206,8 +220,7 @@ def thread_ids(ticket_id, limit=200, before=None):
     tickets merged into this one), our mails to them. Agent notifications are not part of it.
     `before`: only ids known before that time."""
     found = {}
-    known = batchcache.get("thread", ticket_id)
-    rows = known[-limit:] if known is not None else \
+    rows = _batch_thread(ticket_id, limit)[-limit:] if batchcache.is_open() else \
         db.session.execute(_THREAD_IDS, {"ticket": ticket_id, "limit": limit}).all()
     for created, mid in rows:
         if mid and not mid.startswith("hash:") and (mid not in found or created < found[mid]):
@@ -488,8 +501,12 @@ def queue_new_ticket_notifications(ticket_id, now=None):
     members = _queue_members(ticket.queue_id)
     if not members:  # nobody to tell: no need to look up the first message
         return []
-    first = db.session.execute(select(Message.id).where(Message.ticket_id == ticket.id)
-                               .order_by(Message.id).limit(1)).scalar_one_or_none()
+    made = getattr(ticket, "first_message", None)  # (tickets.create_ticket: in a batch, not written yet)
+    if made is not None and idalloc.assign(made):
+        first = made.id
+    else:
+        first = db.session.execute(select(Message.id).where(Message.ticket_id == ticket.id)
+                                   .order_by(Message.id).limit(1)).scalar_one_or_none()
     return notify_agents("notify_new", ticket, members, message_row_id=first, now=now)
 
 

@@ -677,13 +677,14 @@ def _claim_key(key, row, ticket_id=None, direction="in"):
     the same key makes this one wait for its commit, then find the key taken). Written as SQL text,
     the same on SQLite and PostgreSQL, because SQLAlchemy compiles an ON CONFLICT construct again on
     every execution while a text statement is compiled once."""
-    if ticket_id is not None:
-        _outbound("thread_changed", ticket_id)
     # RETURNING, not rowcount: through the ORM session PostgreSQL's rowcount here is -1
     # (on the session's connection: no ORM execution step for a plain SQL statement)
     params = {"message_id": key, "ticket_id": ticket_id, "inbound_id": row.id, "direction": direction,
               "created_at": utcnow()}
-    return db.session.connection().execute(_CLAIM_KEY, params).scalar() is not None
+    claimed = db.session.connection().execute(_CLAIM_KEY, params).scalar() is not None
+    if claimed and ticket_id is not None and direction == "in":
+        _outbound("thread_joined", ticket_id, params["created_at"], key)
+    return claimed
 
 
 def ingest_parsed(row, msg, ctx, now, force_ticket=False):
@@ -981,12 +982,12 @@ def _own_bounce(row, msg, key, verdict, now):
         note = Message(ticket_id=ticket.id, kind="note", body_text=body, channel="email", created_at=now,
                        thread_rule="bounce", inbound_id=row.id)
         db.session.add(note)
-        db.session.flush()
+        if not idalloc.assign(note):  # in a batch: written by its flush
+            db.session.flush()
         tickets.audit(ticket.id, None, "bounce", None, status, note=", ".join(info.recipients)[:500])
         if info.hard:
             for addr in info.recipients:
-                ce = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == addr.lower())
-                                        ).scalar_one_or_none()
+                ce = customers.customer_email_row(addr)
                 if ce is not None and ce.bouncing_at is None:
                     ce.bouncing_at, ce.bounce_reason = now, f"{status} bounce of ticket #{ticket.number}"[:300]
                     batchcache.put("bouncing", ce.email, True)

@@ -210,7 +210,8 @@ def _context(ticket):
     """(policy, calendar, live clocks) of a ticket with a policy, else None."""
     if not ticket.sla_policy_id:
         return None
-    policy = db.session.get(SlaPolicy, ticket.sla_policy_id)
+    with db.session.no_autoflush:  # (a policy is written before a ticket can name it: nothing to flush first)
+        policy = db.session.get(SlaPolicy, ticket.sla_policy_id)
     if policy is None:
         return None
     return policy, policy_calendar(policy), live_clocks(ticket.id)

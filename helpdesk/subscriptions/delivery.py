@@ -79,7 +79,7 @@ def mark_bounced(message_ids, hard, now=None):
     """A bounce of announcement mail: the deliveries are marked bounced; a hard bounce flags the
     address (a customer's address, or the lead's) so nothing automatic goes to it again. Returns the
     deliveries found."""
-    from ..customers.models import CustomerEmail
+    from ..customers.services import customer_email_row
     from ..leads.models import Lead
     from ..mail.models import OutboundMail
 
@@ -87,9 +87,12 @@ def mark_bounced(message_ids, hard, now=None):
     ids = [m.strip("<>") for m in message_ids or () if m]
     if not ids:
         return []
-    found = db.session.execute(
-        select(AnnouncementDelivery).join(OutboundMail, OutboundMail.id == AnnouncementDelivery.outbound_id)
-        .where(OutboundMail.message_id.in_(ids))).scalars().all()
+    # No autoflush: in a batch of inbound mail the deliveries are read, never written, before this
+    # (a delivery an earlier bounce of the batch marked is the same object, in the session).
+    with db.session.no_autoflush:
+        found = db.session.execute(
+            select(AnnouncementDelivery).join(OutboundMail, OutboundMail.id == AnnouncementDelivery.outbound_id)
+            .where(OutboundMail.message_id.in_(ids))).scalars().all()
     for d in found:
         if d.bounced_at is None:
             d.bounced_at, d.status = now, "bounced"
@@ -99,7 +102,7 @@ def mark_bounced(message_ids, hard, now=None):
                 lead = db.session.get(Lead, d.lead_id)
                 if lead is not None and lead.bouncing_at is None:
                     lead.bouncing_at = now
-            ce = db.session.execute(select(CustomerEmail).where(CustomerEmail.email == addr)).scalar_one_or_none()
+            ce = customer_email_row(addr)
             if ce is not None and ce.bouncing_at is None:
                 ce.bouncing_at, ce.bounce_reason = now, "hard bounce of an announcement"
     return found

@@ -220,7 +220,7 @@ def _add_message(ticket, *, kind, body_text, body_html, author_user_id=None, aut
         ticket.last_activity_at = now
         if kind == "reply":
             ticket.last_message_preview = preview(text)
-        mail_outbound.thread_changed(ticket.id)
+            mail_outbound.thread_joined(ticket.id, now, msg.email_message_id)
     search.reindex(db.session, ticket.id, bodies=[msg.body_text] if first is not None else None)
     return msg
 

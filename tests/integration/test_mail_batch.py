@@ -143,6 +143,38 @@ def _inserts_by_table(run):
         event.remove(db.engine, "before_cursor_execute", seen)
 
 
+def test_a_desk_with_agents_still_writes_each_table_once_and_threads_their_notifications(app, queue, make):
+    """Agents on the queue get a mail for each new ticket and each customer reply: reading their
+    budget and the thread of a ticket from an earlier chunk must not write the chunk out message
+    by message, and the notification of a reply is threaded on that reply, which is not written yet."""
+    for n in range(3):
+        make.user(email=f"agen{n}@helpdesk.test", roles=["customer_support"], queues=[queue])
+    db.session.commit()
+    (first,) = process(mail(subject="Email tidak masuk", frm="Ani <ani@pelanggan.co.id>",
+                            message_id="<lama@pelanggan.co.id>"))
+    counts, outs = _inserts_by_table(lambda: process(
+        mail(subject="Re: Email tidak masuk", frm="Ani <ani@pelanggan.co.id>", message_id="<balas-1@pelanggan.co.id>",
+             in_reply_to="<lama@pelanggan.co.id>"),
+        *(mail(subject=f"Domain {n} tidak aktif", frm=f"Pelanggan {n} <p{n}@pelanggan.co.id>") for n in range(5)),
+        mail(subject="Re: Email tidak masuk", frm="Ani <ani@pelanggan.co.id>", message_id="<balas-2@pelanggan.co.id>",
+             in_reply_to="<balas-1@pelanggan.co.id>")))
+    assert [o.action for o in outs] == ["appended"] + ["created"] * 5 + ["appended"]
+    assert outs[0].ticket == outs[6].ticket == first.ticket
+    tables = ("tickets", "messages", "customers", "outbound_mails", "auto_mail_log", "outbox_jobs", "audit_events")
+    if db.engine.dialect.name == "sqlite":
+        assert {t: counts.get(t) for t in tables} == dict.fromkeys(tables, 1)
+    assert count(OutboundMail, OutboundMail.kind == "notify_new") == 3 * 6  # the first chunk's ticket too
+    ticket = db.session.execute(select(Ticket).where(Ticket.number == first.ticket)).scalar_one()
+    replies = db.session.execute(select(OutboundMail).where(OutboundMail.ticket_id == ticket.id,
+                                                            OutboundMail.kind == "notify_reply")
+                                 .order_by(OutboundMail.id)).scalars().all()
+    assert len(replies) == 6
+    assert {r.in_reply_to for r in replies[:3]} == {"balas-1@pelanggan.co.id"}
+    assert {r.in_reply_to for r in replies[3:]} == {"balas-2@pelanggan.co.id"}
+    assert all(r.references.split()[0] == "lama@pelanggan.co.id" and "balas-1@pelanggan.co.id" in r.references
+               for r in replies[3:])
+
+
 def test_every_foreign_key_into_a_table_the_batch_writes_is_indexed(app, queue, make):
     """While SQLite's deferred foreign-key checks are outstanding (the batch's rows refer to rows it
     writes later in the same flush), each row inserted into a parent table looks up its child rows:
