@@ -40,12 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from bench.web_latency import _ensure_pg_database, percentile  # noqa: E402
 from config import _normalise_db_url  # noqa: E402
 
 FIRST_TICKET_NUMBER = 1001  # a fresh database numbers tickets from here, in creation order
+# (--existing N: the desk already holds N tickets, numbered from 1001, and the mail's from 1001 + N)
 SECRET = "bench-ingest-secret"
 SUPPORT = "support@helpdesk.test"
 PASSWORD_ENV = "BENCH_IMAP_PASSWORD"
@@ -129,14 +130,15 @@ class Generated:
 
 
 class Thread:
-    def __init__(self, root, rank, name, addr, subject, charset, body):
+    def __init__(self, root, rank, name, addr, subject, charset, body, first_number=FIRST_TICKET_NUMBER):
         self.root, self.rank, self.name, self.addr, self.subject = root, rank, name, addr, subject
+        self.first_number = first_number
         self.charset, self.body = charset, body
         self.ids = []  # Message-IDs of the thread so far, oldest first (without <>)
 
     @property
     def number(self):
-        return FIRST_TICKET_NUMBER + self.rank
+        return self.first_number + self.rank
 
 
 def _addr_header(name, addr, charset):
@@ -155,9 +157,10 @@ def _encoded(value, charset):
 class MailFactory:
     """Deterministic support mail: `make(n)` returns N Generated mails in APPEND order."""
 
-    def __init__(self, seed):
+    def __init__(self, seed, first_number=FIRST_TICKET_NUMBER):
         self.rng = random.Random(seed)
         self.seed = seed
+        self.first_number = first_number
         self.t0 = datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc)
         self.customers = []
 
@@ -264,7 +267,7 @@ class MailFactory:
         raw = self._build(index=index, frm=_addr_header(name, addr, charset), subject=subject, body=body,
                           charset=charset, html_mode=html_mode, message_id=mid, date=date,
                           attach=rng.random() < 0.10, cc=cc)
-        thread = Thread(index, rank, name, addr, subject, charset, body)
+        thread = Thread(index, rank, name, addr, subject, charset, body, self.first_number)
         thread.ids.append(mid)
         return Generated(index, raw, mid, "created", rule="new", root=index, rank=rank, subject=subject), thread
 
@@ -393,15 +396,29 @@ def make_app(env):
         os.environ.update(saved)
 
 
+def seed_existing(app, n):
+    """N tickets in the desk before the mail arrives (the agent-page benchmark's bulk loader)."""
+    from helpdesk.extensions import db
+    from helpdesk.tickets import bulkseed
+
+    t0 = time.perf_counter()
+    with app.app_context():
+        bulkseed.seed(n)
+        db.session.remove()
+    log(f"seeded {n} existing tickets in {time.perf_counter() - t0:.1f} s")
+
+
 def setup_mailbox(app, user):
     from helpdesk.extensions import db
     from helpdesk.mail.models import Mailbox
     from helpdesk.tickets.models import Queue
 
     with app.app_context():
-        q = Queue(slug="customer-support", name="Customer Support")
-        db.session.add(q)
-        db.session.flush()
+        q = db.session.execute(select(Queue).where(Queue.slug == "customer-support")).scalar_one_or_none()
+        if q is None:  # (--existing: the seeded desk has it)
+            q = Queue(slug="customer-support", name="Customer Support")
+            db.session.add(q)
+            db.session.flush()
         mb = Mailbox(name="support", host=user.host, port=user.port, security="plain", username=user.username,
                      password_env=PASSWORD_ENV, folder="INBOX", queue_id=q.id, from_address=SUPPORT)
         db.session.add(mb)
@@ -519,7 +536,7 @@ def run_fetch(env, workdir, profile=None):
     return seconds, summary, usage.ru_maxrss / 1024, tree_peak / (1024 * 1024), usage.ru_utime + usage.ru_stime
 
 
-def verify(url, mails):
+def verify(url, mails, first_number=FIRST_TICKET_NUMBER):
     """Every mail became what it should. Returns (ok, counts, problems)."""
     from collections import Counter
 
@@ -548,8 +565,8 @@ def verify(url, mails):
             continue
         if g.kind == "created":
             root_ticket[g.index] = ticket_id
-            if number != FIRST_TICKET_NUMBER + g.rank:
-                problems.append(f"{g.message_id}: ticket #{number}, expected #{FIRST_TICKET_NUMBER + g.rank}")
+            if number != first_number + g.rank:
+                problems.append(f"{g.message_id}: ticket #{number}, expected #{first_number + g.rank}")
         elif g.kind == "appended" and ticket_id != root_ticket.get(g.root):
             problems.append(f"{g.message_id} ({g.rule}): on ticket #{number}, expected the ticket of mail {g.root}")
         elif g.kind == "ignored" and ticket_id is not None:
@@ -656,6 +673,9 @@ def main(argv=None):
                     help="Redis for the outbox and the IDLE heartbeat (default: $REDIS_URL; without it the "
                          "acknowledgements wait in the outbox)")
     ap.add_argument("--seed", type=int, default=20261128)
+    ap.add_argument("--existing", type=int, default=0,
+                    help="tickets already in the desk before the mail arrives (helpdesk.tickets.bulkseed: "
+                         "customers, messages, the search index), so the ingest is measured on a desk in use")
     ap.add_argument("--batch", type=int, default=None, help="MAIL_FETCH_BATCH for the fetcher (default: its own)")
     ap.add_argument("--parse-workers", type=int, default=None,
                     help="MAIL_PARSE_WORKERS for the fetcher (default: its own)")
@@ -685,12 +705,15 @@ def main(argv=None):
     server = None
     try:
         t0 = time.perf_counter()
-        mails = MailFactory(args.seed).make(args.messages)
+        first_number = FIRST_TICKET_NUMBER + args.existing
+        mails = MailFactory(args.seed, first_number).make(args.messages)
         size = sum(len(g.raw) for g in mails)
         log(f"generated {len(mails)} mails, {size / 1e6:.1f} MB, in {time.perf_counter() - t0:.1f} s")
 
         prepare_database(url, env)
         app = make_app(env)
+        if args.existing:
+            seed_existing(app, args.existing)
         server = start_dovecot()
         user = server.add_user()
         env[PASSWORD_ENV] = user.password
@@ -709,15 +732,15 @@ def main(argv=None):
         seconds, summary, peak_rss, tree_rss, cpu = run_fetch(env, workdir, args.profile)
         rate = len(mails) / seconds
         log(f"flask mail fetch --once: {seconds:.2f} s, {rate:.0f} msgs/s; summary {summary}")
-        ok, counts, problems = verify(url, mails)
+        ok, counts, problems = verify(url, mails, first_number)
         for p in problems[:20]:
             log(f"WRONG: {p}")
         expected = {k: sum(1 for g in mails if g.kind == k) for k in ("created", "appended", "ignored")}
 
         latencies = []
         if args.idle_messages:
-            latencies = idle_latency(env, url, user, mailbox_id, MailFactory(args.seed + 1), len(mails),
-                                     args.idle_messages, args.idle_gap, workdir)
+            latencies = idle_latency(env, url, user, mailbox_id, MailFactory(args.seed + 1, first_number),
+                                     len(mails), args.idle_messages, args.idle_gap, workdir)
             log("IDLE latencies: " + " ".join(f"{x:.2f}" for x in latencies))
 
         from helpdesk.extensions import db
@@ -726,7 +749,8 @@ def main(argv=None):
             dialect = db.engine.dialect.name
             db.engine.dispose()
         results = {
-            "db": dialect, "messages": len(mails), "megabytes": round(size / 1e6, 1),
+            "db": dialect, "existing_tickets": args.existing, "messages": len(mails),
+            "megabytes": round(size / 1e6, 1),
             "seconds": round(seconds, 2), "msgs_per_s": round(rate, 1), "fetch_cpu_s": round(cpu, 2),
             "imap_fetch_msgs_per_s": round(imap_rate, 1), "parse_msgs_per_s_1core": round(parse_one, 1),
             "parse_msgs_per_s_all": round(parse_all, 1),
