@@ -20,6 +20,7 @@ Public API (all only flush; the caller commits):
 Automatic mail goes through the budget (helpdesk.mail.budget): over budget it is stored "held"
 and not sent; it never goes to a bouncing address, nor back to an automated sender.
 """
+import functools
 import logging
 import re
 from datetime import timedelta
@@ -69,6 +70,11 @@ def clean_address(value):
     """A bare, valid addr-spec (lower-cased domain), or None for anything unusable."""
     if not isinstance(value, str):
         return None
+    return _clean_address(value)
+
+
+@functools.lru_cache(maxsize=4096)  # the same agents and customers are written to again and again
+def _clean_address(value):
     raw = value.strip()
     if not raw or _CONTROL_RE.search(raw) or any(c in raw for c in ' <>,;"()[]\\'):
         return None
@@ -458,12 +464,16 @@ def notify_agents(kind, ticket, users, message_row_id=None, context=None, now=No
     """One internal mail of `kind` about the ticket to each user (once each, in their language)."""
     out = []
     seen = set()
+    subjects = {}  # by language: the same line for every agent who reads it
     for user in users:
         if user.id in seen:
             continue
         seen.add(user.id)
         locale = agent_locale(user)
-        subject = render_subject(kind, locale, ticket=ticket, subject=bare_subject(ticket.subject, ticket.number))
+        if locale not in subjects:
+            subjects[locale] = render_subject(kind, locale, ticket=ticket,
+                                              subject=bare_subject(ticket.subject, ticket.number))
+        subject = subjects[locale]
         row = queue_mail(kind, ticket=ticket, to=[user.email], subject=subject, locale=locale, automatic=True,
                          internal=True, user_id=user.id, message_row_id=message_row_id, context=context, now=now)
         if row is not None:
