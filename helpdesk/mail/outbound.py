@@ -205,6 +205,12 @@ def thread_joined(ticket_id, created, message_id):
     In a batch the thread is then kept there (read first if it was not), so that reading it later
     need not flush the batch; outside a batch the database is read every time."""
     if batchcache.is_open():
+        # the thread is the surviving ticket's when this one was merged (a bounce of mail sent before)
+        with db.session.no_autoflush:
+            ticket = _ticket(ticket_id)
+            while ticket is not None and ticket.merged_into_id:
+                ticket_id = ticket.merged_into_id
+                ticket = _ticket(ticket_id)
         _batch_thread(ticket_id)
         thread_add(ticket_id, created, message_id)
 
@@ -226,7 +232,8 @@ def thread_ids(ticket_id, limit=200, before=None):
     tickets merged into this one), our mails to them. Agent notifications are not part of it.
     `before`: only ids known before that time."""
     found = {}
-    rows = _batch_thread(ticket_id, limit)[-limit:] if batchcache.is_open() else \
+    # (each of the statement's three sources is limited, not their sum: nothing is cut from it here)
+    rows = _batch_thread(ticket_id, limit) if batchcache.is_open() else \
         db.session.execute(_THREAD_IDS, {"ticket": ticket_id, "limit": limit}).all()
     for created, mid in rows:
         if mid and not mid.startswith("hash:") and (mid not in found or created < found[mid]):

@@ -175,6 +175,61 @@ def test_a_desk_with_agents_still_writes_each_table_once_and_threads_their_notif
                for r in replies[3:])
 
 
+def test_a_long_thread_kept_by_a_batch_is_the_whole_thread(app, queue, make):
+    """A batch keeps the thread of a ticket as read from the database: all of it (the statement
+    limits each of its sources on its own), not cut to the newest rows of their sum."""
+    from helpdesk import batchcache
+    from helpdesk.mail import outbound
+    from helpdesk.mail.models import MailMessageId
+
+    ticket = make.ticket(queue=queue)
+    start = utcnow() - timedelta(days=2)
+    for n in range(150):
+        db.session.add(MailMessageId(message_id=f"masuk-{n}@pelanggan.co.id", ticket_id=ticket.id, direction="in",
+                                     created_at=start + timedelta(minutes=2 * n)))
+        db.session.add(OutboundMail(ticket_id=ticket.id, kind="reply", message_id=f"keluar-{n}@helpdesk.test",
+                                    to_addrs=["ani@pelanggan.co.id"], status="sent",
+                                    created_at=start + timedelta(minutes=2 * n + 1)))
+    db.session.commit()
+    outside = outbound.thread_ids(ticket.id)
+    with batchcache.opened():
+        inside = outbound.thread_ids(ticket.id)
+    assert len(outside) == 300 and outside[-1] == "keluar-149@helpdesk.test"
+    assert inside == outside
+
+
+def test_a_bounce_of_mail_on_a_merged_ticket_joins_the_thread_the_batch_keeps(app, queue, make):
+    """A bounce of mail sent about a ticket before it was merged lands on that ticket's row, but in
+    the surviving ticket's thread: a later mail of the same chunk about the survivor refers to it."""
+    from helpdesk.mail import tokens
+    from helpdesk.mail.models import MailMessageId
+
+    make.user(email="agen@helpdesk.test", roles=["customer_support"], queues=[queue])
+    admin = make.user(email="admin@helpdesk.test", roles=["admin"])
+    db.session.commit()
+    (first,) = process(mail(subject="Email tidak masuk", frm="Ani <ani@pelanggan.co.id>",
+                            message_id="<b-awal@pelanggan.co.id>"))
+    survivor = db.session.execute(select(Ticket).where(Ticket.number == first.ticket)).scalar_one()
+    merged = make.ticket(queue=queue, customer=survivor.customer)
+    ours = tokens.make_message_id(merged.id, app.config["SECRET_KEY"], "helpdesk.test")
+    db.session.add(MailMessageId(message_id=ours, ticket_id=merged.id, direction="out"))
+    db.session.commit()
+    ticket_services.merge(merged.id, survivor.id, admin.id)
+    db.session.commit()
+    outs = process(
+        mail(subject="Re: Email tidak masuk", frm="Ani <ani@pelanggan.co.id>", message_id="<b-1@pelanggan.co.id>",
+             in_reply_to="<b-awal@pelanggan.co.id>"),
+        dsn(original_message_id=ours, recipient="ani@pelanggan.co.id", status="4.2.2"),
+        mail(subject="Re: Email tidak masuk", frm="Ani <ani@pelanggan.co.id>", message_id="<b-2@pelanggan.co.id>",
+             in_reply_to="<b-1@pelanggan.co.id>"))
+    assert [o.action for o in outs] == ["appended", "ignored", "appended"] and outs[1].reason == "own_bounce"
+    last = db.session.execute(select(OutboundMail).where(OutboundMail.ticket_id == survivor.id,
+                                                         OutboundMail.kind == "notify_reply")
+                              .order_by(OutboundMail.id.desc()).limit(1)).scalar_one()
+    assert last.in_reply_to == "b-2@pelanggan.co.id"
+    assert outs[1].message_id.strip("<>") in last.references.split()
+
+
 def test_every_foreign_key_into_a_table_the_batch_writes_is_indexed(app, queue, make):
     """While SQLite's deferred foreign-key checks are outstanding (the batch's rows refer to rows it
     writes later in the same flush), each row inserted into a parent table looks up its child rows:
