@@ -85,26 +85,16 @@ def test_on_sqlite_a_chunk_writes_each_table_once_and_threads_within_itself(app,
     """SQLite: the chunk's new rows get their ids before they are written (idalloc) and go out as one
     INSERT per table, not one per row; a reply to a ticket made earlier in the same chunk still finds
     it (and its SLA clocks), before any of it is written. PostgreSQL writes per message, alike."""
-    from sqlalchemy import event
-
-    statements = []
-
-    def seen(_conn, _cursor, statement, _params, _context, _many):
-        statements.append(" ".join(statement.split())[:40])
-
-    event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        outs = process(*(mail(subject=f"Hosting mati {n}", frm=f"Pelanggan {n} <p{n}@pelanggan.co.id>",
-                              message_id=f"<awal-{n}@pelanggan.co.id>") for n in range(12)),
-                       mail(subject="Re: Hosting mati 3", frm="Pelanggan 3 <p3@pelanggan.co.id>",
-                            in_reply_to="<awal-3@pelanggan.co.id>"),
-                       mail(subject="Re: [#x] lagi", frm="Pelanggan 5 <p5@pelanggan.co.id>",
-                            references="<awal-5@pelanggan.co.id>"))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
+    counts, outs = _inserts_by_table(lambda: process(
+        *(mail(subject=f"Hosting mati {n}", frm=f"Pelanggan {n} <p{n}@pelanggan.co.id>",
+               message_id=f"<awal-{n}@pelanggan.co.id>") for n in range(12)),
+        mail(subject="Re: Hosting mati 3", frm="Pelanggan 3 <p3@pelanggan.co.id>",
+             in_reply_to="<awal-3@pelanggan.co.id>"),
+        mail(subject="Re: [#x] lagi", frm="Pelanggan 5 <p5@pelanggan.co.id>",
+             references="<awal-5@pelanggan.co.id>")))
     assert [o.action for o in outs] == ["created"] * 12 + ["appended", "appended"]
     assert (outs[12].ticket, outs[13].ticket) == (outs[3].ticket, outs[5].ticket)
-    inserts = {t: sum(1 for s in statements if s.startswith(f"INSERT INTO {t} ")) for t in
+    inserts = {t: counts.get(t, 0) for t in
                ("tickets", "messages", "customers", "sla_clocks", "audit_events", "outbound_mails", "outbox_jobs")}
     if db.engine.dialect.name == "sqlite":
         assert inserts == dict.fromkeys(inserts, 1)
