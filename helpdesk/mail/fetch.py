@@ -108,7 +108,8 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
 def _store_and_process(cfg, conn, pool, on_outcome, status, parsing):
     """Store a fetched batch and process it. Returns (outcomes, overtaken: another fetcher had
     stored some of these messages already)."""
-    ids = services.store_batch(cfg.id, cfg.folder, status.uidvalidity, parsing.items, now=utcnow())
+    ids = services.store_batch(cfg.id, cfg.folder, status.uidvalidity, parsing.items, now=utcnow(),
+                               written=parsing.written())
     got = services.process_pending(ids=ids, pool=pool, job=parsing.job_for(ids)) if ids else []
     _emit(got, on_outcome)
     _server_done(cfg, conn)

@@ -32,18 +32,27 @@ def save(data, base=None):
 
 def save_many(raws):
     """`save` for a batch: the same files, made durable with two syncs per batch instead of two
-    fsyncs per file. New files are written under temporary names and synced, then renamed into
-    place and synced again, so a file at its final name is always complete.
-    Returns the SHA-256s in order; the caller commits only after this returns.
+    fsyncs per file. New files are written under temporary names (`write_pending`), then synced,
+    renamed into place and synced again (`put_in_place`), so a file at its final name is always
+    complete. Returns the SHA-256s in order; the caller commits only after this returns."""
+    written = write_pending(raws, str(root()))
+    put_in_place(written)
+    return [digest for digest, _tmp in written]
+
+
+def write_pending(raws, base):
+    """First half of `save_many`, without an app context (the parse pool's workers run it on the
+    other cores while the fetcher writes the previous batch): each message's SHA-256 and, for one
+    not yet in the store, the temporary file its bytes were written to (not yet synced).
+    Returns [(sha256, temporary path or None)] in order.
     (Plain os calls on strings: this runs for every message fetched.)"""
-    base = str(root())
-    digests, fresh = [], {}
+    out, fresh = [], set()
     for data in raws:
         digest = hashlib.sha256(data).hexdigest()
-        digests.append(digest)
         folder = f"{base}/{digest[:2]}/{digest[2:4]}"
         target = f"{folder}/{digest}"
         if digest in fresh or os.path.exists(target):
+            out.append((digest, None))
             continue
         if folder not in _FOLDERS:
             os.makedirs(folder, exist_ok=True)
@@ -57,15 +66,32 @@ def save_many(raws):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _write_all(fd, data)
-        finally:
+        except BaseException:
             os.close(fd)
-        fresh[digest] = (tmp, target)
-    if fresh:
-        os.sync()  # the contents
-        for tmp, target in fresh.values():
+            os.unlink(tmp)  # (a disk that is full: leave no partial file behind)
+            raise
+        os.close(fd)
+        fresh.add(digest)
+        out.append((digest, tmp))
+    return out
+
+
+def put_in_place(written, base=None):
+    """Second half of `save_many`: the temporary files synced, renamed to their final names, and
+    the names synced. Raises if a file is neither in place nor at its temporary name (the caller
+    then stores nothing as durable)."""
+    base = base or str(root())
+    moves = [(tmp, f"{base}/{digest[:2]}/{digest[2:4]}/{digest}") for digest, tmp in written if tmp]
+    if not moves:
+        return
+    os.sync()  # the contents
+    for tmp, target in moves:
+        try:
             os.replace(tmp, target)
-        os.sync()  # the names
-    return digests
+        except FileNotFoundError:  # the same message written twice by two workers: one is in place
+            if not os.path.exists(target):
+                raise
+    os.sync()  # the names
 
 
 _FOLDERS = set()  # folders known to exist (made by this process, or found)

@@ -2,7 +2,8 @@
 
 The pipeline, for a batch of messages from one mailbox folder:
 
-1. `store_batch`: each message's raw bytes are written to the raw store (fsynced), then one
+1. `store_batch`: each message's raw bytes are written to the raw store (by the parse pool's
+   workers, while they parse it: see `parse_and_write`) and synced, then one
    transaction inserts their inbound-log rows as `pending` and advances the folder's last UID. A
    unique key on (mailbox, folder, UIDVALIDITY, UID) makes a second fetch of the same message, by
    another process or machine, a no-op.
@@ -17,6 +18,7 @@ The pipeline, for a batch of messages from one mailbox folder:
 A kill at any point leaves either nothing committed (the batch is fetched again) or pending rows
 (processed on the next run), never a second ticket.
 """
+import functools
 import json
 import logging
 import os
@@ -171,18 +173,29 @@ def own_addresses():
 
 # ---------------------------------------------------------------- 1. store raw
 
-def store_batch(mailbox_id, folder, uidvalidity, items, now=None):
+def store_batch(mailbox_id, folder, uidvalidity, items, now=None, written=None):
     """Store raw messages and log them as pending, in one transaction. Returns the new rows' ids.
 
     items: [(uid, raw_bytes)]. Raw files are written and synced before the commit. The folder's
     last UID advances in the same transaction; a UID already stored (by a concurrent fetcher) is
     skipped by the unique key.
+    written: what the parse pool already wrote of them (`rawstore.write_pending`, one (sha256,
+    temporary file) or None per item, see `parse_and_write`): only synced and put in place here.
     """
     now = now or utcnow()
     if not items:
         return []
+    if written is None:
+        digests = rawstore.save_many([raw for _uid, raw in items])
+    else:
+        written = list(written)
+        redo = [n for n, w in enumerate(written) if w is None]  # a worker could not write it: here, or fail
+        for n, w in zip(redo, rawstore.write_pending([items[n][1] for n in redo], str(rawstore.root()))):
+            written[n] = w
+        rawstore.put_in_place(written)
+        digests = [digest for digest, _tmp in written]
     rows = []
-    for (uid, raw), sha in zip(items, rawstore.save_many([raw for _uid, raw in items])):
+    for (uid, raw), sha in zip(items, digests):
         rows.append({"received_at": now, "mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity,
                      "uid": uid, "raw_sha256": sha, "size": len(raw), "result": "pending",
                      "source": f"imap:{mailbox_id or 'default'}/{folder}/{uidvalidity}/{uid}"})
@@ -298,11 +311,30 @@ class ParseJob:
         return self._parsed
 
 
+def parse_and_write(base, raw):
+    """In a worker of the parse pool: the raw message written to the raw store under a temporary
+    name (`rawstore.write_pending`: the fetcher syncs it and puts it in place before its commit)
+    and parsed. Returns ((sha256, temporary path or None) or None when it could not be written,
+    parse_safe(raw))."""
+    try:
+        written = rawstore.write_pending([raw], base)[0]
+    except Exception:  # noqa: BLE001 - the fetcher writes it itself, and fails there if it must
+        log.warning("raw store: a parse worker could not write a message", exc_info=True)
+        written = None
+    return written, parse_safe(raw)
+
+
 class FetchedParse:
-    """Fetched (uid, raw) items being parsed in the pool before they are stored (`start_parse_fetched`)."""
+    """Fetched (uid, raw) items being written to the raw store and parsed in the pool before they
+    are stored (`start_parse_fetched`)."""
 
     def __init__(self, items, result):
-        self.items, self._result = items, result
+        self.items, self._both = items, result
+        self._result = _Part(result, 1)
+
+    def written(self):
+        """[(sha256, temporary path or None) or None] of the items, in order (waits for the pool)."""
+        return _Part(self._both, 0).get()
 
     def job_for(self, ids):
         """The ParseJob of the stored rows `ids` (a UID another fetcher stored first is not among them)."""
@@ -312,6 +344,16 @@ class FetchedParse:
         order = sorted(i for i in ids if uid_of.get(i) in pos)
         at = [pos[uid_of[i]] for i in order]
         return ParseJob(order, [self.items[n][1] for n in at], _Subset(self._result, at))
+
+
+class _Part:
+    """One part of each (written, parsed) result of `parse_and_write`."""
+
+    def __init__(self, result, index):
+        self._result, self._index = result, index
+
+    def get(self):
+        return [pair[self._index] for pair in self._result.get()]
 
 
 class _Subset:
@@ -324,8 +366,10 @@ class _Subset:
 
 
 def start_parse_fetched(items, pool):
-    """Start parsing fetched [(uid, raw)] in the pool; returns a FetchedParse."""
-    return FetchedParse(items, pool.map_async([raw for _uid, raw in items]))
+    """Start writing fetched [(uid, raw)] to the raw store and parsing them in the pool (both off
+    this process: it is busy writing the previous batch); returns a FetchedParse."""
+    return FetchedParse(items, pool.map_async([raw for _uid, raw in items],
+                                              fn=functools.partial(parse_and_write, str(rawstore.root()))))
 
 
 def start_parse(ids, pool):
@@ -353,15 +397,15 @@ class ParsePool:
             self._pool = multiprocessing.get_context("fork").Pool(self.workers)
         return self._pool.map(parse_safe, raws, chunksize=max(1, len(raws) // (self.workers * 4)))
 
-    def map_async(self, raws):
-        """Start parsing in the pool and return at once; `.get()` waits for the results, in order."""
+    def map_async(self, raws, fn=parse_safe):
+        """Start parsing (fn) in the pool and return at once; `.get()` waits for the results, in order."""
         if self.workers <= 1 or len(raws) < 8:
-            return _Parsed([parse_safe(r) for r in raws])
+            return _Parsed([fn(r) for r in raws])
         if self._pool is None:
             import multiprocessing
 
             self._pool = multiprocessing.get_context("fork").Pool(self.workers)
-        return self._pool.map_async(parse_safe, raws, chunksize=max(1, len(raws) // (self.workers * 4)))
+        return self._pool.map_async(fn, raws, chunksize=max(1, len(raws) // (self.workers * 4)))
 
     def close(self):
         if self._pool is not None:

@@ -355,3 +355,35 @@ def test_attachment_files_of_a_batch_are_in_place_only_after_finish_and_gone_aft
     storage.discard_batch(db.session)
     assert not storage.path_for(dropped).exists()
     assert not list((tmp_path / "att").rglob(".tmp-*"))
+
+
+def test_the_parse_pool_writes_raw_mail_and_the_fetcher_puts_it_in_place_before_its_commit(app, tmp_path):
+    """The pool's workers write each fetched message under a temporary name while they parse it;
+    store_batch syncs and renames them before committing the rows. A message a worker could not
+    write is written by the fetcher itself."""
+    import hashlib
+    import os
+
+    from helpdesk.mail import rawstore
+    from helpdesk.mail.models import InboundMessage
+
+    app.config["RAW_MAIL_DIR"] = str(tmp_path / "raw")
+    raws = [mail(subject=f"Domain {n}", frm=f"p{n}@pelanggan.co.id") for n in range(10)]
+    items = list(enumerate(raws, start=1))
+    with services.ParsePool(workers=2) as pool:
+        parsing = services.start_parse_fetched(items, pool)
+        written = parsing.written()
+    shas = [hashlib.sha256(r).hexdigest() for r in raws]
+    assert [w[0] for w in written] == shas
+    assert all(w[1] and ".tmp-" in w[1] for w in written)
+    assert not any(rawstore.path_for(s).exists() for s in shas)  # nothing at its final name yet
+    os.unlink(written[3][1])
+    written[3] = None  # as if that worker's disk write had failed (it removes its partial file)
+    ids = services.store_batch(None, "INBOX", 7, items, written=written)
+    assert len(ids) == 10
+    assert [rawstore.load(s) for s in shas] == raws
+    assert set(db.session.execute(select(InboundMessage.raw_sha256).where(InboundMessage.id.in_(ids)))
+               .scalars()) == set(shas)
+    assert not list((tmp_path / "raw").rglob(".tmp-*"))
+    assert [type(p).__name__ for p in parsing.job_for(ids).results().values()] == ["tuple"] * 10
+    assert [m.subject for _raw, m in parsing.job_for(ids).results().values()] == [f"Domain {n}" for n in range(10)]
