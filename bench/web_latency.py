@@ -64,10 +64,11 @@ def make_app(url, workdir):
         engine.dispose()
     from flask_migrate import upgrade
 
-    from helpdesk import create_app
+    from helpdesk import create_app, init_migrations
 
     app = create_app(TestConfig(SQLALCHEMY_DATABASE_URI=url, INSTANCE_PATH=str(workdir / "instance"),
                                 ATTACHMENT_DIR=str(workdir / "attachments"), WTF_CSRF_ENABLED=False))
+    init_migrations(app)
     with app.app_context():
         upgrade()
     return app

@@ -129,3 +129,22 @@ def test_downgrade_to_base_and_upgrade_again(scratch_url, tmp_path):
         engine.dispose()
     assert hand_made_objects(scratch_url) == helpdesk.UNMODELLED & (
         {"ix_tickets_search_vector"} if scratch_url.startswith("postgresql") else {"ticket_fts"})
+
+
+def test_flask_migrate_is_loaded_only_by_the_db_commands(tmp_path):
+    """Alembic is a third of a second of every process start: the app and its other commands (the
+    mail fetcher, the workers) start without it; `flask db` loads it, options and all."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "HELPDESK_ENV": "dev", "FLASK_APP": "wsgi.py",
+           "HELPDESK_INSTANCE": str(tmp_path / "instance")}
+    probe = ("import sys; from flask.cli import ScriptInfo; app = ScriptInfo().load_app(); "
+             "print(sorted(m for m in ('alembic', 'flask_migrate') if m in sys.modules)); "
+             "print('db' in app.cli.list_commands(None))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["[]", "True"], out.stderr[-2000:]
+    flask_db(f"sqlite:///{tmp_path}/x.db", tmp_path, "upgrade")
+    cfg = AlembicConfig(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    current = flask_db(f"sqlite:///{tmp_path}/x.db", tmp_path, "-x", "unused=1", "current")
+    assert f"{head} (head)" in current.stdout
