@@ -40,6 +40,7 @@ from ..tickets import search, storage
 from ..tickets import services as tickets
 from ..tickets.models import Attachment, Message, Queue, Ticket
 from ..timeutil import utcnow
+from ..warranty import services as warranty
 from . import budget, rawstore
 from .models import InboundMessage, Mailbox, MailboxFolderState, MailMessageId, SenderBlock
 
@@ -639,6 +640,8 @@ class _Context:
         senders = sorted(senders)
         for n in range(0, len(senders), 500):
             customers.prefetch_emails(senders[n:n + 500])
+            known = [customers.customer_email_row(s) for s in senders[n:n + 500]]
+            warranty.prefetch_items({row.customer_id for row in known if row is not None})
             budget.bouncing(senders[n:n + 500])
             budget.prefetch(senders[n:n + 500], self.now)
 

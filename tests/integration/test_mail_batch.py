@@ -387,3 +387,41 @@ def test_the_parse_pool_writes_raw_mail_and_the_fetcher_puts_it_in_place_before_
     assert not list((tmp_path / "raw").rglob(".tmp-*"))
     assert [type(p).__name__ for p in parsing.job_for(ids).results().values()] == ["tuple"] * 10
     assert [m.subject for _raw, m in parsing.job_for(ids).results().values()] == [f"Domain {n}" for n in range(10)]
+
+
+def test_a_chunk_reads_its_senders_items_at_once_and_still_links_the_item_a_mail_names(app, queue, make):
+    """The items of the chunk's known senders are read in one statement (not one per sender), and a
+    mail naming one of its sender's domains still gets that item on its ticket."""
+    from datetime import date
+
+    from helpdesk.warranty import services as warranty
+    from helpdesk.warranty.models import Product
+
+    hosting = Product(code="HOST-1G", name="Hosting 1 GB", product_line="domain_hosting", price=600_000,
+                      warranty_days=30, cashback_days=30)
+    db.session.add(hosting)
+    db.session.flush()
+    owners = [make.customer(email=f"pemilik{n}@toko{n}.co.id") for n in range(4)]
+    items = [warranty.create_item(customer_id=c.id, product_id=hosting.id, purchase_date=date(2026, 11, 1),
+                                  identifier=f"toko{n}.co.id") for n, c in enumerate(owners)]
+    db.session.commit()
+    reads = []
+
+    def seen(_conn, _cursor, statement, _params, _context, _many):
+        if statement.lstrip().startswith("SELECT") and "FROM owned_items" in statement:
+            reads.append(statement)
+
+    from sqlalchemy import event
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        outs = process(*(mail(subject=f"Situs mati {n}", frm=f"pemilik{n}@toko{n}.co.id",
+                              body=f"Situs www.toko{n}.co.id tidak bisa dibuka." if n % 2 else "Tolong dibantu.")
+                         for n in range(4)),
+                       mail(subject="Pertanyaan", frm="baru@pelanggan.co.id"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert [o.action for o in outs] == ["created"] * 5
+    assert len(reads) == 1
+    linked = [db.session.execute(select(Ticket.owned_item_id).where(Ticket.number == o.ticket)).scalar_one()
+              for o in outs]
+    assert linked == [None, items[1].id, None, items[3].id, None]
