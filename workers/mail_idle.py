@@ -125,6 +125,9 @@ def main():
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(config_from_env())
+    from helpdesk.mail.cli import settle_gc
+
+    settle_gc()
     stop = threading.Event()
 
     def _stop(*_):

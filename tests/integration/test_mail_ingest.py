@@ -220,8 +220,14 @@ def test_inline_images_keep_their_content_id(app, queue):
     assert out.action == "created" and att.content_id == "logo123" and att.inline is True
 
 
-def test_import_command_reads_eml_folders_mbox_and_maildir(app, queue, tmp_path):
+def test_import_command_reads_eml_folders_mbox_and_maildir(app, queue, tmp_path, monkeypatch):
+    import gc
     import mailbox
+
+    settled = []  # the garbage collector is settled before the batch (helpdesk.mail.cli.settle_gc)
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: 0)
+    monkeypatch.setattr(gc, "freeze", lambda: settled.append("freeze"))
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: settled.append(t))
 
     folder = tmp_path / "eml"
     folder.mkdir()
@@ -243,6 +249,7 @@ def test_import_command_reads_eml_folders_mbox_and_maildir(app, queue, tmp_path)
     assert actions == ["appended", "created", "created", "created", "duplicate", "ignored"]
     assert lines[-1]["summary"] is True and lines[-1]["created"] == 3 and lines[-1]["messages"] == 6
     assert all(line["source"] for line in lines[:-1])
+    assert settled[0] == "freeze" and settled[1][0] > 700  # (700: Python's default young generation)
 
 
 def test_mail_without_a_usable_sender_becomes_a_ticket_of_the_unknown_sender(app, queue):
