@@ -57,6 +57,16 @@ def batch(session, enabled=True):
         session.info.pop(_ON, None)
 
 
+def active(session):
+    """Are ids handed out here right now (a batch on SQLite)?"""
+    return bool(session.info.get(_ON)) and batchcache.is_open()
+
+
+def next_id(session, table):
+    """The next id of `table` in this batch (for a row written without an ORM object)."""
+    return _next(session, table)
+
+
 def defer_checks(session):
     """Foreign keys checked at COMMIT (SQLite switches this off at each COMMIT and ROLLBACK)."""
     if session.info.get(_ON):

@@ -22,7 +22,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, select
 
-from .. import batchcache
+from .. import batchcache, bulkrows
 from ..customers.models import CustomerEmail
 from ..extensions import db
 from ..timeutil import utcnow
@@ -111,8 +111,9 @@ def record(recipients, ticket_id=None, outbound_id=None, now=None, *, internal=F
     """
     now = now or utcnow()
     for rcpt in _norm(recipients):
-        db.session.add(AutoMailLog(recipient=rcpt, ticket_id=None if internal else ticket_id,
-                                   outbound_id=outbound_id, sent_at=now))
+        row = dict(recipient=rcpt, ticket_id=None if internal else ticket_id, outbound_id=outbound_id, sent_at=now)
+        if not bulkrows.add(AutoMailLog, **row):  # (a batch of inbound mail writes them together)
+            db.session.add(AutoMailLog(**row))
         _batch_note("address", rcpt, now)
         if ticket_id is not None and not internal:
             _batch_note("ticket", ticket_id, now)

@@ -30,7 +30,7 @@ from email.utils import make_msgid, parseaddr
 from flask import current_app
 from sqlalchemy import String, bindparam, cast, or_, select, union_all
 
-from .. import batchcache, idalloc, jobs
+from .. import batchcache, bulkrows, idalloc, jobs
 from ..auth.models import User, UserRole
 from ..customers.models import Customer
 from ..extensions import db
@@ -346,9 +346,10 @@ def queue_mail(kind, *, ticket, to, subject, cc=(), locale=None, automatic=True,
                 row.subject = tagged_subject(number, subject, reply=True)
         if user_id is None and status != "held":
             thread_add(ticket.id, now, mid)
-    db.session.add(MailMessageId(message_id=mid, ticket_id=row.ticket_id,
-                                 message_row_id=message_row_id if kind == "reply" else None,
-                                 direction="out", created_at=now))
+    key = dict(message_id=mid, ticket_id=row.ticket_id, message_row_id=message_row_id if kind == "reply" else None,
+               direction="out", created_at=now)
+    if not bulkrows.add(MailMessageId, **key):  # (a batch of inbound mail writes them together)
+        db.session.add(MailMessageId(**key))
     args = [row.id, context] if context else [row.id]
     if status == "queued":
         if automatic:

@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import lazyload
 
-from .. import batchcache, idalloc
+from .. import batchcache, bulkrows, idalloc
 from ..dbutil import insert_fn
 from ..customers import services as customers
 from ..customers.models import Customer, CustomerEmail
@@ -522,7 +522,8 @@ def _process_chunk_once(ids, pool, now, job, batched):
     try:
         with batchcache.opened(), idalloc.batch(db.session, enabled=batched):
             ctx.prefetch([msg for _row, msg in todo], now)
-            outcomes = _ingest_together(todo, ctx, now, middle)
+            with bulkrows.collecting(db.session):  # (not row by row: there a row's failure is its own)
+                outcomes = _ingest_together(todo, ctx, now, middle)
             if outcomes is None:
                 outcomes = []
                 for n, (row, msg) in enumerate(todo):
@@ -530,11 +531,13 @@ def _process_chunk_once(ids, pool, now, job, batched):
                         checkpoint("mid_ingest")
                     outcomes.append(_ingest_alone(row, msg, ctx, now))
             db.session.flush()
+            bulkrows.write(db.session)  # the rows it collected instead of ORM objects, one INSERT per table
             search.reindex_deferred(db.session)  # the batch's tickets' search documents, at once
         storage.finish_batch(db.session)  # its attachments, durable and in place before the commit
     finally:
         search.discard_deferred(db.session)
         storage.discard_batch(db.session)
+        bulkrows.discard(db.session)
     checkpoint("before_commit")
     db.session.commit()
     checkpoint("committed")
@@ -661,8 +664,9 @@ class _Context:
         return found
 
     def reset(self):
-        """Forget what a rolled-back savepoint may have left behind (cached rows)."""
+        """Forget what a rolled-back savepoint may have left behind (cached rows, collected rows)."""
         self.mailboxes = {}
+        bulkrows.discard(db.session)
         batchcache.clear()
         search.forget_deferred_bodies(db.session)
         idalloc.defer_checks(db.session)  # (kept over a savepoint rollback too, to be sure)

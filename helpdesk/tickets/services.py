@@ -9,7 +9,7 @@ from flask import current_app, has_request_context
 from flask_babel import pgettext
 from sqlalchemy import or_, select, update
 
-from .. import batchcache, idalloc
+from .. import batchcache, bulkrows, idalloc
 from ..auth.i18n import _
 from ..auth.models import User
 from ..customers.models import Customer
@@ -114,11 +114,15 @@ def next_number():
 
 def audit(ticket_id, actor_id, action, old=None, new=None, note=None, object_type="ticket", object_id=None,
           actor_customer_id=None, at=None):
-    """Record one change in the audit trail (at `at`, else now)."""
-    ev = AuditEvent(ticket_id=ticket_id, actor_user_id=actor_id, actor_customer_id=actor_customer_id,
-                    created_at=at or utcnow(), action=action, object_type=object_type, object_id=object_id or ticket_id,
-                    old_value=None if old is None else str(old)[:300],
-                    new_value=None if new is None else str(new)[:300], note=note)
+    """Record one change in the audit trail (at `at`, else now). Returns the row, or None in a batch
+    of inbound mail, which writes its audit events together (helpdesk.bulkrows)."""
+    values = dict(ticket_id=ticket_id, actor_user_id=actor_id, actor_customer_id=actor_customer_id,
+                  created_at=at or utcnow(), action=action, object_type=object_type, object_id=object_id or ticket_id,
+                  old_value=None if old is None else str(old)[:300],
+                  new_value=None if new is None else str(new)[:300], note=note)
+    if bulkrows.add(AuditEvent, **values):
+        return None
+    ev = AuditEvent(**values)
     db.session.add(ev)
     return ev
 

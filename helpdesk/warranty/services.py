@@ -16,7 +16,7 @@ import re
 
 from sqlalchemy import select
 
-from .. import batchcache
+from .. import batchcache, bulkrows
 from ..auth.i18n import _
 from ..customers.models import Customer
 from ..errors import DomainError, Forbidden, NotFound
@@ -253,9 +253,11 @@ def evaluate_ticket(ticket, trigger, actor_id=None, now=None):
     ticket.charge_until = decision.charge.until
     ticket.cashback_until = decision.cashback.until if decision.cashback.eligible else None
     ticket.eligibility = decision.as_dict()
-    db.session.add(EligibilityDecision(ticket_id=ticket.id, created_at=now, actor_user_id=actor_id, trigger=trigger,
-                                       charge=decision.charge.code, rule=decision.charge.rule,
-                                       cashback_eligible=decision.cashback.eligible, snapshot=decision.snapshot()))
+    row = dict(ticket_id=ticket.id, created_at=now, actor_user_id=actor_id, trigger=trigger,
+               charge=decision.charge.code, rule=decision.charge.rule, cashback_eligible=decision.cashback.eligible,
+               snapshot=decision.snapshot())
+    if not bulkrows.add(EligibilityDecision, **row):  # (a batch of inbound mail writes them together)
+        db.session.add(EligibilityDecision(**row))
     return decision
 
 

@@ -48,6 +48,54 @@ def test_a_message_that_raises_makes_the_chunk_redo_message_by_message_with_the_
     assert count(CustomerEmail, CustomerEmail.email == "ani@pelanggan.co.id") == 1
     assert count(OutboundMail, OutboundMail.kind == "ack") == 2
     assert count(AutoMailLog, AutoMailLog.recipient == "ani@pelanggan.co.id") == 2
+    from helpdesk.mail.models import MailMessageId
+    from helpdesk.tickets.models import AuditEvent
+    from helpdesk.warranty.models import EligibilityDecision
+    assert count(AuditEvent, AuditEvent.action == "created") == 2 and count(EligibilityDecision) == 2
+    assert count(MailMessageId, MailMessageId.direction == "out") == 2
+
+
+def test_on_sqlite_a_chunk_writes_its_write_only_rows_without_orm_objects(app, queue):
+    """Audit events, eligibility decisions, the automatic-mail log and our outbound Message-IDs are
+    read by nothing before the commit: the optimistic pass on SQLite writes them from plain values
+    (helpdesk.bulkrows), with ids of their own, and they are all there afterwards."""
+    from sqlalchemy import event
+
+    from helpdesk.mail.models import MailMessageId
+    from helpdesk.tickets.models import AuditEvent
+    from helpdesk.warranty.models import EligibilityDecision
+
+    first = process(mail(subject="Sebelumnya", frm="lama@pelanggan.co.id"))  # rows of these tables exist already
+    models = (AuditEvent, EligibilityDecision, AutoMailLog, MailMessageId)
+    built = []
+
+    def init(target, _args, _kwargs):
+        built.append(type(target).__name__)
+
+    for m in models:
+        event.listen(m, "init", init)
+    try:
+        outs = process(*(mail(subject=f"Hosting {n}", frm=f"p{n}@pelanggan.co.id") for n in range(6)))
+    finally:
+        for m in models:
+            event.remove(m, "init", init)
+    assert [o.action for o in outs] == ["created"] * 6
+    if db.engine.dialect.name == "sqlite":
+        assert built == []
+    tickets = db.session.execute(select(Ticket).where(Ticket.number.in_([o.ticket for o in first + outs]))
+                                 .order_by(Ticket.id)).scalars().all()
+    for t in tickets:
+        assert count(AuditEvent, AuditEvent.ticket_id == t.id, AuditEvent.action == "created") == 1
+        decision = db.session.execute(select(EligibilityDecision).where(EligibilityDecision.ticket_id == t.id)
+                                      ).scalar_one()
+        assert decision.trigger == "intake" and decision.charge == t.charge and decision.snapshot["engine"]
+        ack = db.session.execute(select(OutboundMail).where(OutboundMail.ticket_id == t.id)).scalar_one()
+        key = db.session.get(MailMessageId, ack.message_id)
+        assert (key.direction, key.ticket_id) == ("out", t.id)
+        log = db.session.execute(select(AutoMailLog).where(AutoMailLog.outbound_id == ack.id)).scalar_one()
+        assert log.ticket_id == t.id and log.recipient == t.customer.primary_email
+    ids = db.session.execute(select(AuditEvent.id)).scalars().all()
+    assert len(ids) == len(set(ids)) == count(AuditEvent)
 
 
 def test_the_same_message_twice_in_one_chunk_is_one_ticket_and_a_duplicate(app, queue):

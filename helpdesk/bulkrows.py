@@ -1,0 +1,72 @@
+"""Rows that nothing reads back before the commit, written by a batch of inbound mail as one INSERT
+per table instead of one ORM object each.
+
+In the batch's optimistic pass on SQLite (`collecting`, inside `idalloc.batch`), a service that
+records such a row (an audit event, an eligibility decision, the automatic-mail log, the
+Message-ID of an outbound mail) hands it to `add` as plain column values; `write` inserts them
+after the batch's flush, with their ids taken from idalloc (so they never clash with an ORM row of
+the same table in the batch), in the same transaction. A rolled-back pass drops them (`discard`).
+Anywhere else (`add` returns False) the caller adds an ORM object, as always.
+
+About a third of the ORM objects of a batch of new tickets were such rows: building them and
+registering them in the session's unit of work cost more than writing them.
+"""
+from contextlib import contextmanager
+
+from sqlalchemy import insert
+
+_KEY = "bulk_rows"  # rows being collected
+_DONE = "bulk_rows_done"  # collected, waiting for `write`
+
+
+@contextmanager
+def collecting(session, enabled=True):
+    """Rows `add`ed in the block are queued for `write` (only where ids are handed out by idalloc)."""
+    from . import idalloc
+
+    if not enabled or not idalloc.active(session):
+        yield
+        return
+    session.info[_KEY] = {}
+    try:
+        yield
+    except BaseException:
+        discard(session)
+        raise
+    queued = session.info.pop(_KEY, None)  # (None: discarded by a rollback in the block)
+    if queued:
+        session.info[_DONE] = queued
+
+
+def add(model, **values):
+    """Queue a row of `model` (True), or False when no batch collects: add an ORM object instead."""
+    from .extensions import db
+
+    queued = db.session.info.get(_KEY)
+    if queued is None:
+        return False
+    queued.setdefault(model, []).append(values)
+    return True
+
+
+def write(session):
+    """Insert the queued rows: one executemany per table (call after the batch's flush)."""
+    from . import idalloc
+
+    queued = session.info.pop(_DONE, None)
+    if not queued:
+        return
+    conn = session.connection()
+    for model, rows in queued.items():
+        table = model.__table__
+        if "id" in table.c and table.c.id.primary_key:
+            for row in rows:
+                row["id"] = idalloc.next_id(session, table.name)
+        conn.execute(insert(table), rows)
+
+
+def discard(session):
+    """Drop what was collected (a rolled-back pass, or a batch that failed)."""
+    session.info.pop(_KEY, None)
+    session.info.pop(_DONE, None)
+
