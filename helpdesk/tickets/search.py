@@ -65,8 +65,41 @@ def reindex_deferred(session):
     pending = session.info.pop(_DEFERRED, None)
     if not pending:
         return
-    _write(session, [(tid, document(session, tid, bodies)) for tid, bodies in sorted(pending.items())
-                     if idalloc.get(Ticket, tid) is not None])
+    todo = sorted(pending.items())
+    held = _load_together(session, [tid for tid, _bodies in todo])  # (held: the session keeps rows weakly)
+    texts = _bodies_of(session, [tid for tid, bodies in todo if bodies is None])
+    _write(session, [(tid, document(session, tid, texts.get(tid, ()) if bodies is None else bodies))
+                     for tid, bodies in todo if idalloc.get(Ticket, tid) is not None])
+    del held
+
+
+def _load_together(session, ticket_ids):
+    """The tickets the batch did not make itself (a reply to an older one), and their customers, read
+    in two statements (not two each: after the previous batch's commit they are expired). Returns
+    them: the caller keeps them while it needs them."""
+    from .. import batchcache
+
+    older = [tid for tid in ticket_ids if batchcache.get("assigned", (Ticket, tid)) is None]
+    held = []
+    for n in range(0, len(older), 500):
+        found = session.execute(select(Ticket).where(Ticket.id.in_(older[n:n + 500]))).scalars().all()
+        customers = sorted({t.customer_id for t in found if batchcache.get("assigned", (Customer, t.customer_id))
+                            is None})
+        held += found
+        if customers:
+            held += session.execute(select(Customer).where(Customer.id.in_(customers))).scalars().all()
+    return held
+
+
+def _bodies_of(session, ticket_ids):
+    """{ticket id: [message texts]} in one statement per 500 tickets."""
+    out = {}
+    for n in range(0, len(ticket_ids), 500):
+        for tid, body in session.execute(select(Message.ticket_id, Message.body_text)
+                                          .where(Message.ticket_id.in_(ticket_ids[n:n + 500]))
+                                          .order_by(Message.ticket_id, Message.id)):
+            out.setdefault(tid, []).append(body)
+    return out
 
 
 def discard_deferred(session):

@@ -473,3 +473,37 @@ def test_a_chunk_reads_its_senders_items_at_once_and_still_links_the_item_a_mail
     linked = [db.session.execute(select(Ticket.owned_item_id).where(Ticket.number == o.ticket)).scalar_one()
               for o in outs]
     assert linked == [None, items[1].id, None, items[3].id, None]
+
+
+def test_replies_to_older_tickets_are_searchable_and_their_documents_read_together(app, queue):
+    """A chunk of replies to tickets of an earlier chunk: each ticket's search document gets the
+    reply's words, and the tickets, customers and texts it is rebuilt from are read in a few
+    statements for the chunk, not a few per reply."""
+    from sqlalchemy import event
+
+    from helpdesk.tickets.search import match_clause
+
+    firsts = process(*(mail(subject=f"Server {n} lambat", frm=f"p{n}@pelanggan.co.id",
+                            message_id=f"<awal{n}@pelanggan.co.id>") for n in range(6)))
+    db.session.expire_all()
+    reads = []
+
+    def seen(_conn, _cursor, statement, _params, _context, _many):
+        if statement.startswith("SELECT") and "FROM tickets" in " ".join(statement.split("WHERE")[0].split()):
+            reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        outs = process(*(mail(subject=f"Re: Server {n} lambat", frm=f"p{n}@pelanggan.co.id",
+                              in_reply_to=f"<awal{n}@pelanggan.co.id>", body=f"Sudah dicoba kodeunik{n} tetap lambat.")
+                         for n in range(6)))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert [o.action for o in outs] == ["appended"] * 6
+    assert len(reads) <= 6 + 2  # the threading's own lookup of each ticket, and the rebuild's one read
+    for n, first in enumerate(firsts):
+        found = db.session.execute(select(Ticket.number).where(match_clause(db.session, f"kodeunik{n}"))).scalars()
+        assert list(found) == [first.ticket]
+        both = db.session.execute(select(Ticket.number).where(match_clause(db.session, f"kodeunik{n} Server"))
+                                  ).scalars()
+        assert list(both) == [first.ticket]  # the older text is still in the document
