@@ -522,7 +522,8 @@ def _process_chunk_once(ids, pool, now, job, batched):
     try:
         with batchcache.opened(), idalloc.batch(db.session, enabled=batched):
             ctx.prefetch([msg for _row, msg in todo], now)
-            with bulkrows.collecting(db.session):  # (not row by row: there a row's failure is its own)
+            # (not row by row: there a row's failure is its own)
+            with bulkrows.collecting(db.session), tickets.numbers_in_memory(db.session):
                 outcomes = _ingest_together(todo, ctx, now, middle)
             if outcomes is None:
                 outcomes = []
@@ -532,12 +533,14 @@ def _process_chunk_once(ids, pool, now, job, batched):
                     outcomes.append(_ingest_alone(row, msg, ctx, now))
             db.session.flush()
             bulkrows.write(db.session)  # the rows it collected instead of ORM objects, one INSERT per table
+            tickets.write_numbers(db.session)  # the last ticket number it handed out
             search.reindex_deferred(db.session)  # the batch's tickets' search documents, at once
         storage.finish_batch(db.session)  # its attachments, durable and in place before the commit
     finally:
         search.discard_deferred(db.session)
         storage.discard_batch(db.session)
         bulkrows.discard(db.session)
+        tickets.forget_numbers(db.session)
     checkpoint("before_commit")
     db.session.commit()
     checkpoint("committed")
@@ -667,6 +670,7 @@ class _Context:
         """Forget what a rolled-back savepoint may have left behind (cached rows, collected rows)."""
         self.mailboxes = {}
         bulkrows.discard(db.session)
+        tickets.forget_numbers(db.session)
         batchcache.clear()
         search.forget_deferred_bodies(db.session)
         idalloc.defer_checks(db.session)  # (kept over a savepoint rollback too, to be sure)

@@ -507,3 +507,32 @@ def test_replies_to_older_tickets_are_searchable_and_their_documents_read_togeth
         both = db.session.execute(select(Ticket.number).where(match_clause(db.session, f"kodeunik{n} Server"))
                                   ).scalars()
         assert list(both) == [first.ticket]  # the older text is still in the document
+
+
+def test_on_sqlite_a_chunk_counts_its_ticket_numbers_in_memory_and_stores_the_last(app, queue, make):
+    """The chunk reads the ticket counter once and writes it once; the numbers are consecutive, and
+    the next ticket made anywhere else continues after them."""
+    from sqlalchemy import event
+
+    from helpdesk.tickets.models import Counter
+
+    (before,) = process(mail(subject="Pertama", frm="a@pelanggan.co.id"))
+    writes = []
+
+    def seen(_conn, _cursor, statement, _params, _context, _many):
+        if statement.startswith("UPDATE counters"):
+            writes.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        outs = process(*(mail(subject=f"Tiket {n}", frm=f"p{n}@pelanggan.co.id") for n in range(7)),
+                       mail(subject=f"[#{before.ticket}] lagi", frm="a@pelanggan.co.id"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert [o.action for o in outs] == ["created"] * 7 + ["appended"]
+    assert [o.ticket for o in outs[:7]] == list(range(before.ticket + 1, before.ticket + 8))
+    assert len(writes) == (1 if db.engine.dialect.name == "sqlite" else 7)
+    assert db.session.execute(select(Counter.value).where(Counter.name == "ticket")).scalar_one() == before.ticket + 7
+    t = make.ticket(queue=queue)
+    db.session.commit()
+    assert t.number == before.ticket + 8
