@@ -38,15 +38,32 @@ def collecting(session, enabled=True):
         session.info[_DONE] = queued
 
 
-def add(model, **values):
-    """Queue a row of `model` (True), or False when no batch collects: add an ORM object instead."""
-    from .extensions import db
-
-    queued = db.session.info.get(_KEY)
+def add(model, _key=None, **values):
+    """Queue a row of `model` (True), or False when no batch collects: add an ORM object instead.
+    `_key`: the row can be found (`find`) and changed by that key until it is written."""
+    queued = _collecting()
     if queued is None:
         return False
-    queued.setdefault(model, []).append(values)
+    rows = queued.setdefault(model, {})
+    rows[object() if _key is None else _key] = values
     return True
+
+
+def find(model, key):
+    """The column values of a row queued with this key (changes to them are written), or None."""
+    queued = _collecting()
+    return None if queued is None else queued.get(model, {}).get(key)
+
+
+def active():
+    """Is a batch collecting rows right now?"""
+    return _collecting() is not None
+
+
+def _collecting():
+    from .extensions import db
+
+    return db.session.info.get(_KEY)
 
 
 def write(session):
@@ -57,12 +74,17 @@ def write(session):
     if not queued:
         return
     conn = session.connection()
-    for model, rows in queued.items():
+    for model, keyed in queued.items():
         table = model.__table__
+        rows = list(keyed.values())
         if "id" in table.c and table.c.id.primary_key:
             for row in rows:
                 row["id"] = idalloc.next_id(session, table.name)
-        conn.execute(insert(table), rows)
+        by_columns = {}  # (one executemany per set of columns given)
+        for row in rows:
+            by_columns.setdefault(tuple(sorted(row)), []).append(row)
+        for same in by_columns.values():
+            conn.execute(insert(table), same)
 
 
 def discard(session):

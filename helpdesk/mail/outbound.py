@@ -347,7 +347,7 @@ def queue_mail(kind, *, ticket, to, subject, cc=(), locale=None, automatic=True,
         if user_id is None and status != "held":
             thread_add(ticket.id, now, mid)
     key = dict(message_id=mid, ticket_id=row.ticket_id, message_row_id=message_row_id if kind == "reply" else None,
-               direction="out", created_at=now)
+               inbound_id=None, direction="out", created_at=now)  # (the columns of the customers' keys too)
     if not bulkrows.add(MailMessageId, **key):  # (a batch of inbound mail writes them together)
         db.session.add(MailMessageId(**key))
     args = [row.id, context] if context else [row.id]

@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select, text, update
@@ -658,13 +659,18 @@ class _Context:
         return self.senders[id(msg)][1]
 
     def known_key(self, key):
-        """The MailMessageId of a dedupe key, or None."""
+        """The MailMessageId of a dedupe key (or the values of one the batch claimed), or None."""
         if self.known is None or key in self.seen or key not in self.asked:
-            found = db.session.get(MailMessageId, key)
+            found = _key_row(key)
         else:
             found = self.known.get(key)
         self.seen.add(key)
         return found
+
+    def claims_in_memory(self, key):
+        """May this key be claimed without the database (`_claim_key`)? In a batch collecting rows
+        (SQLite, which it holds locked), for a key whose presence the prefetch read."""
+        return self.known is not None and key in self.asked and bulkrows.active()
 
     def reset(self):
         """Forget what a rolled-back savepoint may have left behind (cached rows, collected rows)."""
@@ -725,18 +731,28 @@ _CLAIM_KEY = text(
 ).bindparams(bindparam("created_at", type_=MailMessageId.__table__.c.created_at.type))
 
 
-def _claim_key(key, row, ticket_id=None, direction="in"):
+def _claim_key(key, row, ticket_id=None, direction="in", ctx=None):
     """Insert the dedupe key; False if it is already there (this message was processed before).
 
     INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint (a concurrent process inserting
     the same key makes this one wait for its commit, then find the key taken). Written as SQL text,
     the same on SQLite and PostgreSQL, because SQLAlchemy compiles an ON CONFLICT construct again on
-    every execution while a text statement is compiled once."""
+    every execution while a text statement is compiled once.
+
+    In a batch's optimistic pass on SQLite (`ctx.claims_in_memory`) the batch holds the database's
+    write lock and has read which of its keys exist: the key is claimed in memory when neither
+    that read nor an earlier message of the batch has it, and written with the batch's other
+    collected rows (helpdesk.bulkrows), its ticket and message included."""
     # RETURNING, not rowcount: through the ORM session PostgreSQL's rowcount here is -1
     # (on the session's connection: no ORM execution step for a plain SQL statement)
     params = {"message_id": key, "ticket_id": ticket_id, "inbound_id": row.id, "direction": direction,
               "created_at": utcnow()}
-    claimed = db.session.connection().execute(_CLAIM_KEY, params).scalar() is not None
+    if ctx is not None and ctx.claims_in_memory(key):
+        claimed = ctx.known.get(key) is None and bulkrows.find(MailMessageId, key) is None
+        if claimed:
+            bulkrows.add(MailMessageId, _key=key, message_row_id=None, **params)
+    else:
+        claimed = db.session.connection().execute(_CLAIM_KEY, params).scalar() is not None
     if claimed and ticket_id is not None and direction == "in":
         _outbound("thread_joined", ticket_id, params["created_at"], key)
     return claimed
@@ -758,14 +774,14 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
             return _finish(row, msg, "ignored", ticket=ticket, reason="own_mail", now=now)
         return _finish(row, msg, "duplicate", ticket=ticket, now=now)
     if subscription_inbound.unsubscribe(msg, now=now):  # "unsubscribe <token>": the List-Unsubscribe mailto
-        _claim_key(key, row)
+        _claim_key(key, row, ctx=ctx)
         return _finish(row, msg, "ignored", reason="unsubscribe", now=now)
 
     verdict = classify_mod.classify(msg, ctx.blocklist)
     if verdict.kind == "bounce":
-        return _own_bounce(row, msg, key, verdict, now)
+        return _own_bounce(row, msg, key, verdict, now, ctx)
     if verdict.kind == "auto_reply":
-        _claim_key(key, row)
+        _claim_key(key, row, ctx=ctx)
         return _finish(row, msg, "ignored", reason="auto_reply", error=verdict.reason, now=now)
     if verdict.kind == "spam" and not force_ticket:
         # No dedupe key yet: "make a ticket" reprocesses this row later.
@@ -774,10 +790,10 @@ def ingest_parsed(row, msg, ctx, now, force_ticket=False):
         return _finish(row, msg, "quarantined", error="not an email message: no header fields", now=now)
     sender = ctx.sender(msg)
     if sender in ctx.own:
-        _claim_key(key, row)
+        _claim_key(key, row, ctx=ctx)
         return _finish(row, msg, "ignored", reason="own_mail", error="sent from one of our own addresses", now=now)
-    if not _claim_key(key, row):  # a concurrent process or another mailbox got it first
-        known = db.session.get(MailMessageId, key)
+    if not _claim_key(key, row, ctx=ctx):  # a concurrent process or another mailbox got it first
+        known = _key_row(key)
         ticket = idalloc.get(Ticket, known.ticket_id) if known and known.ticket_id else None
         return _finish(row, msg, "duplicate", ticket=ticket, now=now)
 
@@ -856,9 +872,20 @@ def _find_by_message_ids(ids):
     with db.session.no_autoflush:
         rows = dict(db.session.execute(_TICKETS_OF_IDS, {"ids": ids}).all())
     for i in ids:  # in the order asked (the threading rules order them)
+        claimed = bulkrows.find(MailMessageId, i)  # (a key this batch claimed: not written yet)
+        if claimed is not None and claimed["ticket_id"]:
+            return claimed["ticket_id"]
         if rows.get(i):
             return rows[i]
     return None
+
+
+def _key_row(key):
+    """The MailMessageId of a key (or, for a key this batch claimed in memory, its values), or None."""
+    claimed = bulkrows.find(MailMessageId, key)
+    if claimed is not None:
+        return SimpleNamespace(**claimed)
+    return db.session.get(MailMessageId, key)
 
 
 def _ticket_by_number(number):
@@ -932,7 +959,11 @@ def _after_message(row, msg, key, ticket, message, rule, kept, refused, automate
     """Shared bookkeeping once the ticket message exists (written with `_message_columns`)."""
     if not idalloc.assign(message):  # a new ticket's first message is written by the next flush
         db.session.flush()
-    db.session.connection().execute(_LINK_KEY, {"key": key, "ticket": ticket.id, "message": message.id})
+    claimed = bulkrows.find(MailMessageId, key)
+    if claimed is not None:  # claimed in memory by this batch: written with its ticket and message
+        claimed["ticket_id"], claimed["message_row_id"] = ticket.id, message.id
+    else:
+        db.session.connection().execute(_LINK_KEY, {"key": key, "ticket": ticket.id, "message": message.id})
     if kept:
         stored = getattr(message, "stored_attachments", None)
         if stored is None:
@@ -1020,7 +1051,7 @@ def _append(row, msg, key, ticket, customer, rule, kept, refused, automated, now
     return _after_message(row, msg, key, ticket, message, rule, kept, refused, automated, now, "appended")
 
 
-def _own_bounce(row, msg, key, verdict, now):
+def _own_bounce(row, msg, key, verdict, now, ctx=None):
     """A bounce: attached to the ticket of our mail it bounced; a hard one flags the address."""
     from .classify import bounce_info
 
@@ -1030,7 +1061,7 @@ def _own_bounce(row, msg, key, verdict, now):
         tid = _find_by_message_ids(info.original_message_ids)
         ticket = db.session.get(Ticket, tid) if tid else None
     if ticket is not None:
-        _claim_key(key, row, ticket_id=ticket.id)
+        _claim_key(key, row, ticket_id=ticket.id, ctx=ctx)
         status = info.status or "?"
         body = f"Delivery failure ({status}) for {', '.join(info.recipients) or 'the recipient'}.\n\n" \
                + (msg.body_text or "")[:4000]
@@ -1048,7 +1079,7 @@ def _own_bounce(row, msg, key, verdict, now):
                     batchcache.put("bouncing", ce.email, True)
         return _finish(row, msg, "ignored", ticket=ticket, reason="own_bounce", error=verdict.reason,
                        message_row=note, now=now)
-    _claim_key(key, row)
+    _claim_key(key, row, ctx=ctx)
     if info.original_message_ids:  # a bounce of an announcement (maintenance notice, marketing mail)
         from ..subscriptions.delivery import mark_bounced
 
