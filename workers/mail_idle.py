@@ -43,7 +43,7 @@ def _drain(app, name):
     with app.app_context():
         try:
             for cfg in fetch.due_mailboxes(name):
-                fetch.fetch_mailbox(cfg, pool=services.ParsePool(workers=1))
+                fetch.fetch_mailbox(cfg, pool=services.ParsePool(workers=0))
         finally:
             db.session.remove()
 

@@ -249,4 +249,4 @@ def process_orphans(now=None):
     ids = list(db.session.execute(select(InboundMessage.id).where(
         InboundMessage.result == "pending", InboundMessage.received_at < cutoff).order_by(InboundMessage.id)
         .limit(10000)).scalars())
-    return services.process_pending(ids=ids, pool=services.ParsePool(workers=1)) if ids else []
+    return services.process_pending(ids=ids, pool=services.ParsePool(workers=0)) if ids else []

@@ -383,15 +383,21 @@ def start_parse(ids, pool):
 
 
 class ParsePool:
-    """Parsing on every core: a fork pool when there are enough messages to be worth it."""
+    """Parsing on the other cores: a fork pool when there are enough messages to be worth it.
+
+    workers: the pool's processes (0: this process parses). By default MAIL_PARSE_WORKERS, else one
+    per CPU but one: this process writes the tickets on the remaining core, and is the slower
+    part, so a parse worker per CPU only takes time from it (on two cores a batch of 2,000 mails
+    took 10 % longer with two parse workers than with one)."""
 
     def __init__(self, workers=None):
-        n = workers if workers is not None else (current_app.config.get("MAIL_PARSE_WORKERS") or os.cpu_count() or 1)
-        self.workers = max(1, n)
+        if workers is None:
+            workers = current_app.config.get("MAIL_PARSE_WORKERS") or (os.cpu_count() or 1) - 1
+        self.workers = max(0, workers)
         self._pool = None
 
     def map(self, raws):
-        if self.workers <= 1 or len(raws) < 8:
+        if self.workers < 1 or len(raws) < 8:
             return [parse_safe(r) for r in raws]
         if self._pool is None:
             import multiprocessing
@@ -401,7 +407,7 @@ class ParsePool:
 
     def map_async(self, raws, fn=parse_safe):
         """Start parsing (fn) in the pool and return at once; `.get()` waits for the results, in order."""
-        if self.workers <= 1 or len(raws) < 8:
+        if self.workers < 1 or len(raws) < 8:
             return _Parsed([fn(r) for r in raws])
         if self._pool is None:
             import multiprocessing

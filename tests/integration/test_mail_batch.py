@@ -540,3 +540,23 @@ def test_on_sqlite_a_chunk_counts_its_ticket_numbers_in_memory_and_stores_the_la
     t = make.ticket(queue=queue)
     db.session.commit()
     assert t.number == before.ticket + 8
+
+
+def test_the_parse_pool_leaves_one_core_to_the_process_writing_the_tickets(app, monkeypatch):
+    import os
+
+    raws = [mail(subject=f"Domain {n}", frm=f"p{n}@pelanggan.co.id") for n in range(10)]
+    app.config["MAIL_PARSE_WORKERS"] = 0
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert services.ParsePool().workers == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with services.ParsePool() as pool:  # one worker process, not none: the writer keeps its core
+        assert pool.workers == 1
+        assert [m.subject for m in pool.map(raws)] == [f"Domain {n}" for n in range(10)]
+        assert pool._pool is not None
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    with services.ParsePool() as pool:  # one CPU: this process parses too
+        assert [m.subject for m in pool.map(raws)] == [f"Domain {n}" for n in range(10)]
+        assert pool._pool is None
+    app.config["MAIL_PARSE_WORKERS"] = 2
+    assert services.ParsePool().workers == 2
