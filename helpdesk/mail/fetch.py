@@ -84,7 +84,8 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
             # (IDLE and the poll, or two machines): leave the rest to it, so that mail is processed
             # in order (a reply after the message it answers), and pick up anything left next time.
             ahead, overtaken = None, False
-            for chunk in conn.fetch_raw(uids, batch=batch):
+            # A small first batch: the writer waits only for its parsing, then the pipeline is full.
+            for chunk in conn.fetch_raw(uids, batch=batch, first=max(1, batch // 8)):
                 services.checkpoint("fetched")
                 parsing = services.start_parse_fetched(chunk, pool)
                 if ahead is not None:

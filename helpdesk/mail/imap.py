@@ -233,17 +233,24 @@ class MailboxConnection:
         # "n:*" always matches the highest UID, even when it is below n.
         return sorted(uid for uid in found if uid > last_uid)
 
-    def fetch_raw(self, uids: Iterable[int], batch: int = 200) -> Iterator[list[tuple[int, bytes]]]:
-        """Raw RFC 5322 bytes of the messages, ``batch`` per round trip, ascending by UID.
+    def fetch_raw(self, uids: Iterable[int], batch: int = 200,
+                  first: int | None = None) -> Iterator[list[tuple[int, bytes]]]:
+        """Raw RFC 5322 bytes of the messages, ``batch`` per round trip (``first`` in the first one,
+        when given), ascending by UID.
 
         BODY.PEEK[] never sets \\Seen. A UID that no longer exists (expunged meanwhile) is left out.
         """
-        if batch < 1:
+        if batch < 1 or (first is not None and first < 1):
             raise ValueError("batch must be at least 1")
         ordered = sorted(set(uids))
         client = self._selected()
-        for start in range(0, len(ordered), batch):
-            chunk = ordered[start:start + batch]
+        bounds, start = [], 0
+        while start < len(ordered):
+            end = start + (first if first and not bounds else batch)
+            bounds.append((start, end))
+            start = end
+        for start, end in bounds:
+            chunk = ordered[start:end]
             try:
                 response = client.fetch(chunk, [b"BODY.PEEK[]"])
             except _ERRORS as exc:

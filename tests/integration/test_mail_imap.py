@@ -198,6 +198,18 @@ def test_fetch_in_batches_returns_exact_bytes_and_does_not_set_seen(imap_user):
     assert len(imap_user.flags()) == 7
 
 
+def test_fetch_in_batches_can_start_with_a_smaller_one(imap_user):
+    """The fetcher asks for a small first batch, so that parsing it (and then writing) starts sooner."""
+    raws = [message(i) for i in range(8)]
+    uids = imap_user.append_many("INBOX", raws)
+    with MailboxConnection(settings_for(imap_user)) as conn:
+        conn.select("INBOX")
+        batches = list(conn.fetch_raw(conn.uids_after(0), batch=3, first=1))
+        assert [len(b) for b in batches] == [1, 3, 3, 1]
+        assert [item for batch in batches for item in batch] == list(zip(uids, raws))
+        assert [len(b) for b in conn.fetch_raw(uids, batch=5, first=5)] == [5, 3]
+
+
 def test_fetch_skips_uids_that_vanished(imap_user):
     imap_user.append_many("INBOX", [message(i) for i in range(3)])
     with MailboxConnection(settings_for(imap_user)) as conn:
