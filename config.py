@@ -122,7 +122,7 @@ class Config:
         self.IMAP_FROM = os.environ.get("IMAP_FROM")  # replies' From; default: MAIL_DEFAULT_SENDER
         self.MAILBOX_SECRET_KEY = os.environ.get("MAILBOX_SECRET_KEY")  # encrypts stored mailbox passwords
         self.MAIL_FETCH_BATCH = _int("MAIL_FETCH_BATCH", 200)  # messages per IMAP fetch and per commit
-        self.MAIL_PARSE_WORKERS = _int("MAIL_PARSE_WORKERS", 0)  # parse processes; 0: one per CPU but one
+        self.MAIL_PARSE_WORKERS = _int("MAIL_PARSE_WORKERS", 0)  # parse processes; 0: one per CPU but one; -1: none
         self.MAIL_MAX_ATTACHMENT_BYTES = _int("MAIL_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024)
         # Refused attachment types (extensions, comma-separated): executables only by default.
         self.MAIL_BLOCKED_EXTENSIONS = os.environ.get(

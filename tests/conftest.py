@@ -24,6 +24,18 @@ from helpdesk.extensions import db  # noqa: E402
 pytest_plugins = ["tests.require_services", "pytester"]
 
 
+@pytest.fixture(autouse=True)
+def _leave_the_garbage_collector_alone(monkeypatch):
+    """`flask mail fetch` and `import` settle the collector for their own process (gc.freeze and
+    thresholds: helpdesk.mail.cli.settle_gc). Run in-process by a test, they would do it to the
+    shared pytest process for every test after it: here they do nothing. (Tests of settle_gc patch
+    these themselves; a subprocess is unaffected.)"""
+    import gc
+
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    monkeypatch.setattr(gc, "set_threshold", lambda *threshold: None)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: needs PostgreSQL (DATABASE_URL)")
     config.addinivalue_line("markers", "browser: needs Chromium and Playwright")

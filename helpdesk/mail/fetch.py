@@ -84,18 +84,29 @@ def fetch_mailbox(cfg, *, pool=None, on_outcome=None, now=None, errors=None):
             # (IDLE and the poll, or two machines): leave the rest to it, so that mail is processed
             # in order (a reply after the message it answers), and pick up anything left next time.
             ahead, overtaken = None, False
-            # A small first batch: the writer waits only for its parsing, then the pipeline is full.
-            for chunk in conn.fetch_raw(uids, batch=batch, first=max(1, batch // 8)):
-                services.checkpoint("fetched")
-                parsing = services.start_parse_fetched(chunk, pool)
-                if ahead is not None:
-                    got, overtaken = _store_and_process(cfg, conn, pool, on_outcome, status, ahead)
-                    outcomes += got
-                    if overtaken:
-                        break
-                ahead = parsing
-            if ahead is not None and not overtaken:
-                outcomes += _store_and_process(cfg, conn, pool, on_outcome, status, ahead)[0]
+            in_flight = []  # batches handed to the pool and not stored yet
+            try:
+                # A small first batch: the writer waits only for its parsing, then the pipeline is full.
+                for chunk in conn.fetch_raw(uids, batch=batch, first=max(1, batch // 8)):
+                    services.checkpoint("fetched")
+                    parsing = services.start_parse_fetched(chunk, pool)
+                    in_flight.append(parsing)
+                    if ahead is not None:
+                        got, overtaken = _store_and_process(cfg, conn, pool, on_outcome, status, ahead)
+                        in_flight.remove(ahead)
+                        outcomes += got
+                        if overtaken:
+                            break
+                    ahead = parsing
+                if ahead is not None and not overtaken:
+                    outcomes += _store_and_process(cfg, conn, pool, on_outcome, status, ahead)[0]
+                    in_flight.remove(ahead)
+            finally:
+                # The pool wrote their raw files under temporary names: not to be left behind.
+                # (A batch that was stored has its files in place; one that failed while being
+                # stored may have some: what is in place stays, content-addressed.)
+                for parsing in in_flight:
+                    parsing.discard()
         _record_success(cfg, utcnow())
     except Exception as exc:  # noqa: BLE001 - a failing mailbox never stops the others
         db.session.rollback()

@@ -5,6 +5,7 @@ a stored message survives a crash: the fetcher commits the inbound row only afte
 and flags the message on the server only after that commit.
 """
 import hashlib
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -57,13 +58,15 @@ def write_pending(raws, base):
         if folder not in _FOLDERS:
             os.makedirs(folder, exist_ok=True)
             _FOLDERS.add(folder)
-        # a temporary name of this process's own (another fetcher may be writing the same message)
-        tmp = f"{folder}/.tmp-{os.getpid()}-{threading.get_ident()}-{digest}"
+        # A temporary name of this write's own: another fetcher may be writing the same message, and
+        # a parse worker may write it again (the same bytes in the next batch) while the fetcher is
+        # still putting the previous file in place. O_EXCL: never a file someone else holds.
+        tmp = f"{folder}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(_WRITES)}-{digest}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileNotFoundError:  # the folder went away since (removed by hand): make it again
             os.makedirs(folder, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             _write_all(fd, data)
         except BaseException:
@@ -86,15 +89,24 @@ def put_in_place(written, base=None):
         return
     os.sync()  # the contents
     for tmp, target in moves:
-        try:
-            os.replace(tmp, target)
-        except FileNotFoundError:  # the same message written twice by two workers: one is in place
-            if not os.path.exists(target):
-                raise
+        os.replace(tmp, target)
     os.sync()  # the names
 
 
+def discard_pending(written):
+    """Remove the temporary files of a `write_pending` that will not be put in place (a batch
+    another fetcher stored first, or one whose fetch failed). Never raises."""
+    for item in written or ():
+        tmp = item[1] if item else None
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 _FOLDERS = set()  # folders known to exist (made by this process, or found)
+_WRITES = itertools.count()  # makes every temporary name of this process unique
 
 
 def _write_all(fd, data):

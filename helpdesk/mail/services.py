@@ -338,6 +338,20 @@ class FetchedParse:
         """[(sha256, temporary path or None) or None] of the items, in order (waits for the pool)."""
         return _Part(self._both, 0).get()
 
+    def discard(self):
+        """This batch will not be stored (another fetcher stored it first, or the fetch failed):
+        remove the raw files the pool wrote for it under temporary names. Never raises."""
+        wait = getattr(self._both, "wait", None)
+        if wait is not None:  # (a pool whose worker died never finishes: do not wait for ever)
+            wait(60)
+            if not self._both.ready():
+                return
+        try:
+            written = self.written()
+        except Exception:  # noqa: BLE001 - the pool failed: it wrote nothing to remove
+            return
+        rawstore.discard_pending(written)
+
     def job_for(self, ids):
         """The ParseJob of the stored rows `ids` (a UID another fetcher stored first is not among them)."""
         uid_of = dict(db.session.execute(select(InboundMessage.id, InboundMessage.uid)

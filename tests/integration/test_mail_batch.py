@@ -560,3 +560,5 @@ def test_the_parse_pool_leaves_one_core_to_the_process_writing_the_tickets(app, 
         assert pool._pool is None
     app.config["MAIL_PARSE_WORKERS"] = 2
     assert services.ParsePool().workers == 2
+    app.config["MAIL_PARSE_WORKERS"] = -1  # none: the fetcher parses itself
+    assert services.ParsePool().workers == 0

@@ -163,3 +163,52 @@ def test_idle_catches_mail_that_arrives_while_it_is_draining(app, queue, imap_us
         stop.set()
         worker.join(timeout=15)
     assert n == 12
+
+
+def test_batches_left_unstored_leave_no_temporary_raw_files(app, queue, imap_user, monkeypatch):
+    """The parse pool writes each fetched message under a temporary name; a batch that is not
+    stored (here the fetch fails while the next batch is already parsed) has those files removed,
+    and what was stored is in place. The next fetch then takes every message, once."""
+    from pathlib import Path
+
+    from helpdesk.mail import services
+
+    make_mailbox(app, imap_user, queue)
+    for n in range(40):
+        imap_user.append("INBOX", mail(subject=f"Pesan {n}", message_id=f"<t{n}@x>", body=f"isi {n} " * 50))
+    app.config.update(MAIL_FETCH_BATCH=16, MAIL_PARSE_WORKERS=2)
+    real, calls = services.store_batch, []
+
+    def fails_the_second_time(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk trouble")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(services, "store_batch", fails_the_second_time)
+    _lines, summary = run_fetch(app)
+    assert "disk trouble" in summary["mailbox_errors"][0]["error"]
+    raw = Path(app.config["RAW_MAIL_DIR"])
+    assert not list(raw.rglob(".tmp-*"))
+    stored = db.session.execute(select(InboundMessage.raw_sha256)).scalars().all()
+    assert stored and all((raw / s[:2] / s[2:4] / s).is_file() for s in stored)
+    monkeypatch.setattr(services, "store_batch", real)
+    lines, summary = run_fetch(app)
+    assert not summary["mailbox_errors"]
+    assert count(Ticket) == 40 and not list(raw.rglob(".tmp-*"))
+
+
+def test_the_same_raw_mail_written_again_before_the_first_is_in_place_gets_its_own_file(app, tmp_path):
+    """A parse worker can write the same bytes (the next batch) while the fetcher is still putting
+    the first copy in place: each write has its own temporary file, so neither is cut short."""
+    from helpdesk.mail import rawstore
+
+    base = str(tmp_path / "raw")
+    data = b"From: a@b.c\r\nSubject: sama\r\n\r\n" + b"x" * 200_000
+    first = rawstore.write_pending([data], base)
+    second = rawstore.write_pending([data], base)
+    assert first[0][1] != second[0][1] and first[0][0] == second[0][0]
+    rawstore.put_in_place(first, base)
+    rawstore.put_in_place(second, base)
+    assert rawstore.load(first[0][0], base) == data
+    assert not list((tmp_path / "raw").rglob(".tmp-*"))
