@@ -8,6 +8,9 @@ after the batch's flush, with their ids taken from idalloc (so they never clash 
 the same table in the batch), in the same transaction. A rolled-back pass drops them (`discard`).
 Anywhere else (`add` returns False) the caller adds an ORM object, as always.
 
+A row added with a key (the customers' Message-IDs that the batch claims in memory, see
+helpdesk.mail.services._claim_key) can be found (`find`) and completed until it is written.
+
 About a third of the ORM objects of a batch of new tickets were such rows: building them and
 registering them in the session's unit of work cost more than writing them.
 """
