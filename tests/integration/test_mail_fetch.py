@@ -165,7 +165,7 @@ def test_idle_catches_mail_that_arrives_while_it_is_draining(app, queue, imap_us
     assert n == 12
 
 
-def test_batches_left_unstored_leave_no_temporary_raw_files(app, queue, imap_user, monkeypatch):
+def test_batches_left_unstored_leave_no_temporary_raw_files(app, queue, imap_user, monkeypatch, tmp_path):
     """The parse pool writes each fetched message under a temporary name; a batch that is not
     stored (here the fetch fails while the next batch is already parsed) has those files removed,
     and what was stored is in place. The next fetch then takes every message, once."""
@@ -173,6 +173,7 @@ def test_batches_left_unstored_leave_no_temporary_raw_files(app, queue, imap_use
 
     from helpdesk.mail import services
 
+    app.config["RAW_MAIL_DIR"] = str(tmp_path / "raw")  # its own (the session's may hold a killed run's files)
     make_mailbox(app, imap_user, queue)
     for n in range(40):
         imap_user.append("INBOX", mail(subject=f"Pesan {n}", message_id=f"<t{n}@x>", body=f"isi {n} " * 50))
