@@ -411,13 +411,8 @@ class ParsePool:
         self._pool = None
 
     def map(self, raws):
-        if self.workers < 1 or len(raws) < 8:
-            return [parse_safe(r) for r in raws]
-        if self._pool is None:
-            import multiprocessing
-
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
-        return self._pool.map(parse_safe, raws, chunksize=max(1, len(raws) // (self.workers * 4)))
+        """parse_safe of each, in order (waits for them)."""
+        return self.map_async(raws).get()
 
     def map_async(self, raws, fn=parse_safe):
         """Start parsing (fn) in the pool and return at once; `.get()` waits for the results, in order."""
